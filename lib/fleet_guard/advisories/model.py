@@ -1,0 +1,90 @@
+"""The advisory model: what a rule says, after its data file has been validated and compiled.
+
+Rules are data (advisories/data/rules/*.json, or `source.rules`); these classes are their
+compiled, immutable form, shared by the evidence matcher and the rule engine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from fleet_guard.severity import Severity
+
+
+class Outcome(StrEnum):
+    """Per worker and advisory. Only MATCHED and EVIDENCE_ONLY make a fleet `affected`."""
+
+    MATCHED = "matched"
+    POSSIBLE = "possible"
+    EVIDENCE_ONLY = "evidence-only"
+    CLEAR = "clear"
+
+    @property
+    def affects(self) -> bool:
+        return self in (Outcome.MATCHED, Outcome.EVIDENCE_ONLY)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """OSV-style range: affected from `introduced` up to `fixed` (exclusive) or `last_affected`."""
+
+    introduced: str = "0"
+    fixed: str | None = None
+    last_affected: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A test on one fact. Exactly one of the operator fields is set.
+
+    - `equals` / `one_of`: string equality (runtime, cgroup, platform, state).
+    - `ranges`: the fact is inside any range (semver for releases, numeric for `kernel`).
+    - `differs_from`: the fact differs from a web-level fact such as `web.worker_version`.
+    """
+
+    fact: str
+    equals: str | None = None
+    one_of: tuple[str, ...] = ()
+    ranges: tuple[VersionRange, ...] = ()
+    differs_from: str | None = None
+
+
+@dataclass(frozen=True)
+class EvidencePattern:
+    """A regex over one event type; `implies` names facts a match proves about its worker."""
+
+    event: str
+    regex: re.Pattern[str]
+    implies: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reference:
+    type: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Remediation:
+    fix: str
+    workaround: str = ""
+
+
+@dataclass(frozen=True)
+class Advisory:
+    id: str
+    summary: str
+    details: str
+    severity: Severity
+    conditions: tuple[Condition, ...]
+    patterns: tuple[EvidencePattern, ...]
+    remediation: Remediation
+    references: tuple[Reference, ...]
+    # The advisory is only `matched` where its evidence was seen (rules about symptoms).
+    evidence_required: bool = False
+    # An event that one of these advisories already explains is not evidence for this one.
+    explained_by: tuple[str, ...] = ()
+    builtin: bool = True

@@ -1,0 +1,135 @@
+"""Typed views of the ATC's JSON, tolerant of the fields the API leaves out or sets to null.
+
+Only what Fleet Guard reads is kept; see shared/reference/concourse-api.md for the wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Info:
+    """`GET /api/v1/info`: the web node's release and the worker protocol it expects."""
+
+    version: str
+    worker_version: str
+    external_url: str = ""
+    cluster_name: str = ""
+    feature_flags: Mapping[str, bool] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Info:
+        return cls(
+            version=str(data.get("version") or ""),
+            worker_version=str(data.get("worker_version") or ""),
+            external_url=str(data.get("external_url") or ""),
+            cluster_name=str(data.get("cluster_name") or ""),
+            feature_flags=dict(data.get("feature_flags") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One entry of `GET /api/v1/workers`. `version` is the worker API version, not a release."""
+
+    name: str
+    state: str
+    platform: str
+    team: str = ""
+    tags: tuple[str, ...] = ()
+    version: str = ""
+    start_time: int = 0
+    ephemeral: bool = False
+    active_containers: int = 0
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Worker:
+        return cls(
+            name=str(data["name"]),
+            state=str(data.get("state") or ""),
+            platform=str(data.get("platform") or ""),
+            team=str(data.get("team") or ""),
+            tags=tuple(t for t in (data.get("tags") or ()) if t),
+            version=str(data.get("version") or ""),
+            start_time=int(data.get("start_time") or 0),
+            ephemeral=bool(data.get("ephemeral")),
+            active_containers=int(data.get("active_containers") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Build:
+    """One entry of a build list. `name` is always a string ("311", "311.1", "check")."""
+
+    id: int
+    team_name: str
+    name: str
+    status: str
+    job_name: str | None = None
+    pipeline_name: str | None = None
+    pipeline_id: int | None = None
+    pipeline_instance_vars: Mapping[str, Any] | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    rerun_of: int | None = None
+    rerun_number: int = 0
+    resource_name: str | None = None
+    created_by: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Build:
+        rerun_of = data.get("rerun_of") or {}
+        return cls(
+            id=int(data["id"]),
+            team_name=str(data.get("team_name") or ""),
+            name=str(data.get("name") or ""),
+            status=str(data.get("status") or ""),
+            job_name=data.get("job_name") or None,
+            pipeline_name=data.get("pipeline_name") or None,
+            pipeline_id=data.get("pipeline_id"),
+            pipeline_instance_vars=data.get("pipeline_instance_vars") or None,
+            start_time=data.get("start_time"),
+            end_time=data.get("end_time"),
+            rerun_of=rerun_of.get("id"),
+            rerun_number=int(data.get("rerun_number") or 0),
+            resource_name=data.get("resource_name") or None,
+            created_by=data.get("created_by") or None,
+        )
+
+    @property
+    def is_check(self) -> bool:
+        """Persisted check builds show up in build lists; they are not job or one-off builds."""
+        return self.name == "check"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One build event: the envelope's `event` type and its `data` object."""
+
+    type: str
+    data: Mapping[str, Any]
+    version: str = ""
+    event_id: str = ""
+
+    @property
+    def origin_id(self) -> str:
+        origin = self.data.get("origin") or {}
+        return str(origin.get("id") or "")
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """`GET /api/v1/user`: who the credentials are and which roles they hold per team."""
+
+    name: str
+    is_admin: bool
+    teams: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserInfo:
+        teams = {str(k): tuple(v or ()) for k, v in (data.get("teams") or {}).items()}
+        name = data.get("display_user_id") or data.get("user_name") or data.get("name") or ""
+        return cls(name=str(name), is_admin=bool(data.get("is_admin")), teams=teams)
