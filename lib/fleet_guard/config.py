@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fleet_guard import schema
+from fleet_guard.errors import ConfigError
 from fleet_guard.severity import Severity
 
 
@@ -44,3 +46,72 @@ class SourceConfig:
     def secrets(self) -> tuple[str, ...]:
         """Values that must never be printed or written anywhere."""
         return tuple(s for s in (self.password, self.token) if s)
+
+
+_WINDOW_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+def parse_window(text: str) -> int:
+    """`30m`, `6h`, `2d` → seconds (the schema has already checked the shape)."""
+    return int(text[:-1]) * _WINDOW_UNITS[text[-1]]
+
+
+def load_source(raw: Any) -> SourceConfig:
+    """Validate `source` against schemas/source.json and the rules that JSON Schema can't say.
+
+    Every problem is collected before raising, so an operator fixes the pipeline in one go.
+    """
+    if raw is None:
+        raise ConfigError("source", ["source is empty: set at least `url`"])
+    problems = schema.problems(raw, "source", where="source")
+    if isinstance(raw, dict):
+        problems += _credential_problems(raw)
+        for i, rule in enumerate(raw.get("rules") or ()):
+            if isinstance(rule, dict):
+                problems += schema.problems(rule, "rule", where=f"source.rules[{i}]")
+    if problems:
+        raise ConfigError("source", problems)
+    return _source_config(raw)
+
+
+def _credential_problems(raw: Mapping[str, Any]) -> list[str]:
+    has = {k for k in ("username", "password", "token") if raw.get(k)}
+    if "token" in has and has & {"username", "password"}:
+        return ["source: give either `token` or `username`/`password`, not both"]
+    if has == {"username"}:
+        return ["source.password: required with `username` (the local user's password)"]
+    if has == {"password"}:
+        return ["source.username: required with `password`"]
+    return []
+
+
+def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
+    window = str(raw.get("window", "24h"))
+    return SourceConfig(
+        url=str(raw["url"]).rstrip("/"),
+        username=raw.get("username"),
+        password=raw.get("password"),
+        token=raw.get("token"),
+        teams=tuple(raw.get("teams") or ()),
+        ca_certs=tuple(raw.get("ca_certs") or ()),
+        insecure=bool(raw.get("insecure", False)),
+        facts=dict(raw.get("facts") or {}),
+        worker_facts=tuple(
+            WorkerFactsOverride(
+                match=str(entry.get("match", "*")),
+                tags=tuple(entry.get("tags") or ()),
+                facts={k: str(v) for k, v in entry.items() if k not in ("match", "tags")},
+                index=i,
+            )
+            for i, entry in enumerate(raw.get("worker_facts") or ())
+        ),
+        window=window,
+        window_seconds=parse_window(window),
+        max_builds=int(raw.get("max_builds", 1000)),
+        scan_statuses=tuple(raw.get("scan_statuses") or ("errored",)),
+        severity=Severity.parse(str(raw.get("severity", "high"))),
+        emit=str(raw.get("emit", "affected")),
+        rules=tuple(raw.get("rules") or ()),
+        disable_rules=tuple(raw.get("disable_rules") or ()),
+        debug=bool(raw.get("debug", False)),
+    )

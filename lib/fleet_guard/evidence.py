@@ -1,9 +1,31 @@
-"""Evidence: advisory patterns found in the events of failed builds, attributed to a worker."""
+"""Evidence: advisory patterns found in the events of failed builds, attributed to a worker.
+
+Matching is streaming: events are consumed one at a time and only the little state needed for
+attribution (the worker each step was placed on, a short tail of each step's log) is kept, so a
+huge build log never sits in memory.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from fleet_guard.advisories.model import Advisory, EvidencePattern
+from fleet_guard.concourse.models import Build, Event
+from fleet_guard.redact import Redactor
+
+# The ATC prefixes container-creation failures with the worker it asked
+# (atc/worker/gardenruntime/worker.go); that beats any other attribution.
+_ON_WORKER = re.compile(r"\bon worker ([^\s:]+):")
+
+# Log events are arbitrary chunks; a phrase can be split across two of them. Keeping this much
+# of each step's previous output lets a log pattern match across the split.
+_LOG_TAIL = 2048
+
+MAX_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -20,3 +42,126 @@ class Evidence:
     time: int | None = None
     # Facts the match proves about `worker` (e.g. a CNI error proves the containerd runtime).
     implies: Mapping[str, str] = field(default_factory=dict)
+
+
+def builds_to_read(builds: Iterable[Build], statuses: Collection[str]) -> list[Build]:
+    """Only builds whose status can carry the failure are worth an event stream each."""
+    return [b for b in builds if b.status in statuses and not b.is_check]
+
+
+def build_url(base_url: str, build: Build) -> str:
+    """The page a person opens: the job build page when there is a job, else /builds/:id."""
+    base = base_url.rstrip("/")
+    if not (build.job_name and build.pipeline_name):
+        return f"{base}/builds/{build.id}"
+    url = (
+        f"{base}/teams/{quote(build.team_name, safe='')}"
+        f"/pipelines/{quote(build.pipeline_name, safe='')}"
+        f"/jobs/{quote(build.job_name, safe='')}/builds/{quote(build.name, safe='')}"
+    )
+    if build.pipeline_instance_vars:
+        query = "&".join(
+            f"vars.{quote(str(k), safe='')}={quote(json.dumps(v, separators=(',', ':')), safe='')}"
+            for k, v in sorted(build.pipeline_instance_vars.items())
+        )
+        url = f"{url}?{query}"
+    return url
+
+
+class EvidenceMatcher:
+    """Applies every advisory's patterns to one build's events at a time."""
+
+    def __init__(
+        self,
+        advisories: Sequence[Advisory],
+        *,
+        base_url: str,
+        redact: Redactor | None = None,
+        max_message: int = MAX_MESSAGE,
+    ) -> None:
+        self._advisories = [a for a in advisories if a.patterns]
+        self._base_url = base_url
+        self._redact = redact or Redactor()
+        self._max_message = max_message
+        self.event_types = frozenset(p.event for a in self._advisories for p in a.patterns)
+
+    def match_build(self, build: Build, events: Iterable[Event]) -> list[Evidence]:
+        """Every advisory/worker pair found in the build, once each, in event order."""
+        placed_on: dict[str, str] = {}
+        log_tails: dict[str, str] = {}
+        found: dict[tuple[str, str | None], Evidence] = {}
+        for event in events:
+            if event.type == "selected-worker":
+                worker = event.data.get("selected_worker")
+                if worker:
+                    placed_on[event.origin_id] = str(worker)
+                continue
+            if event.type not in self.event_types:
+                continue
+            text = self._event_text(event, log_tails)
+            for advisory, pattern in self._explained_matches(event.type, text):
+                worker = _attribute(text if event.type == "error" else "", event, placed_on)
+                key = (advisory.id, worker)
+                if key not in found:
+                    found[key] = self._evidence(advisory, pattern, build, worker, event, text)
+        return list(found.values())
+
+    @staticmethod
+    def _event_text(event: Event, log_tails: dict[str, str]) -> str:
+        if event.type == "log":
+            origin = event.origin_id
+            text = log_tails.get(origin, "") + str(event.data.get("payload") or "")
+            log_tails[origin] = text[-_LOG_TAIL:]
+            return text
+        return str(event.data.get("message") or "")
+
+    def _explained_matches(
+        self, event_type: str, text: str
+    ) -> list[tuple[Advisory, EvidencePattern]]:
+        """Matches on one event, minus those another matching advisory already explains."""
+        matches: dict[str, tuple[Advisory, EvidencePattern]] = {}
+        for advisory in self._advisories:
+            for pattern in advisory.patterns:
+                if pattern.event == event_type and pattern.regex.search(text):
+                    matches.setdefault(advisory.id, (advisory, pattern))
+                    break
+        return [
+            (advisory, pattern)
+            for advisory, pattern in matches.values()
+            if not any(other in matches for other in advisory.explained_by)
+        ]
+
+    def _evidence(
+        self,
+        advisory: Advisory,
+        pattern: EvidencePattern,
+        build: Build,
+        worker: str | None,
+        event: Event,
+        text: str,
+    ) -> Evidence:
+        message = self._redact(text.strip())
+        if len(message) > self._max_message:
+            message = message[: self._max_message - 1] + "…"
+        time = event.data.get("time")
+        return Evidence(
+            advisory=advisory.id,
+            build_id=build.id,
+            team=build.team_name,
+            pipeline=build.pipeline_name,
+            job=build.job_name,
+            build=build.name,
+            worker=worker,
+            message=message,
+            url=build_url(self._base_url, build),
+            time=int(time) if isinstance(time, int) else build.end_time,
+            implies=dict(pattern.implies) if worker else {},
+        )
+
+
+def _attribute(message: str, event: Event, placed_on: Mapping[str, str]) -> str | None:
+    """`on worker NAME:` in the message, else the worker the same step was placed on."""
+    named = _ON_WORKER.search(message)
+    if named:
+        return named.group(1)
+    return placed_on.get(event.origin_id)

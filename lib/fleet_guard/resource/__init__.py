@@ -1,0 +1,1 @@
+"""The Concourse resource protocol: one module per step, one runner that owns stdin/stdout."""

@@ -1,0 +1,18 @@
+"""`check`: scan the fleet and turn its state into resource versions."""
+
+from __future__ import annotations
+
+from fleet_guard.concourse.client import ConcourseClient
+from fleet_guard.config import load_source
+from fleet_guard.log import Log
+from fleet_guard.resource.protocol import Request
+from fleet_guard.scan import scan_fleet, summary_line
+from fleet_guard.version import check_versions
+
+
+def check(request: Request, log: Log) -> list[dict[str, str]]:
+    config = load_source(request.source)
+    with ConcourseClient(config, log) as client:
+        report = scan_fleet(config, client, log)
+    log.info(summary_line(report))
+    return check_versions(request.version, report.version(), emit=config.emit)
