@@ -1,10 +1,37 @@
-"""Per-worker facts, each with where it came from. Unknown stays unknown: never guess."""
+"""Per-worker facts, each with where it came from. Unknown stays unknown: never guess.
+
+The ATC tells us little about a worker (platform, state, worker API version), and nothing about
+its runtime or the CNI plugins, containerd and runc it runs. Facts are therefore gathered from
+three sources, strongest first:
+
+- `operator`: `source.facts`, overridden key by key by the first `source.worker_facts` entry that
+  fits the worker. The operator can know what nothing else can see.
+- `observed`: read from /api/v1/workers, or implied by evidence the worker produced (a CNI error
+  proves the containerd runtime).
+- `inferred`: the web node's release (workers are assumed to run it) and what that release
+  bundles and defaults to, from the release table. The worker's `concourse` fact drives the table
+  whatever its source, so declaring a worker's release corrects every component inferred from it.
+
+A fact is simply absent when no source knows it.
+
+Conflicts: when a weaker operator or observed fact disagrees with the one kept (evidence saying
+`containerd` where the operator declared `guardian`, or two builds implying different runtimes),
+the stronger fact is kept and the disagreement is returned as a `FactConflict` by
+`gather_facts`, for the caller to log. An inferred value overridden by a stronger source is not
+a conflict: correcting inferences is what declaring facts is for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+
+from fleet_guard.advisories.releases import COMPONENT_NAMES, ReleaseTable
+from fleet_guard.concourse.models import Info, Worker
+from fleet_guard.config import SourceConfig, WorkerFactsOverride
+from fleet_guard.evidence import Evidence
 
 FACT_NAMES: tuple[str, ...] = (
     "concourse",
@@ -48,3 +75,193 @@ class Fact:
 
 
 WorkerFacts = Mapping[str, Fact]
+
+
+@dataclass(frozen=True)
+class FactConflict:
+    """Two sources disagree about one fact of one worker; `kept` won by precedence."""
+
+    worker: str
+    fact: str
+    kept: Fact
+    ignored: Fact
+
+    def describe(self) -> str:
+        return (
+            f"worker {self.worker}: {self.fact} is {self.kept.value!r} ({self.kept.source}: "
+            f"{self.kept.detail}) but {self.ignored.source} says {self.ignored.value!r} "
+            f"({self.ignored.detail}); keeping {self.kept.value!r}"
+        )
+
+
+@dataclass(frozen=True)
+class FleetFacts:
+    workers: dict[str, dict[str, Fact]]
+    conflicts: tuple[FactConflict, ...] = ()
+
+
+def build_facts(
+    workers: Sequence[Worker],
+    info: Info,
+    config: SourceConfig,
+    evidence: Sequence[Evidence],
+    table: ReleaseTable,
+) -> dict[str, dict[str, Fact]]:
+    """Facts per worker name: every registered worker, plus workers only named by evidence."""
+    return gather_facts(workers, info, config, evidence, table).workers
+
+
+def gather_facts(
+    workers: Sequence[Worker],
+    info: Info,
+    config: SourceConfig,
+    evidence: Sequence[Evidence],
+    table: ReleaseTable,
+) -> FleetFacts:
+    """`build_facts` plus the conflicts met on the way, so they can be logged."""
+    registered = {w.name: w for w in workers}
+    names = set(registered) | {e.worker for e in evidence if e.worker}
+    facts: dict[str, dict[str, Fact]] = {}
+    conflicts: list[FactConflict] = []
+    for name in sorted(names):
+        worker_facts, worker_conflicts = _facts_for(
+            name,
+            registered.get(name),
+            info,
+            config,
+            [e for e in evidence if e.worker == name],
+            table,
+        )
+        facts[name] = worker_facts
+        conflicts += worker_conflicts
+    return FleetFacts(workers=facts, conflicts=tuple(conflicts))
+
+
+def matching_override(
+    name: str, tags: Iterable[str], overrides: Sequence[WorkerFactsOverride]
+) -> tuple[int, WorkerFactsOverride] | None:
+    """The first entry whose glob fits the name and whose tags the worker all carries.
+
+    Returns the entry with its index in `source.worker_facts`, for fact details. A worker known
+    only from evidence has no known tags, so only entries without `tags` can fit it.
+    """
+    carried = set(tags)
+    for position, override in enumerate(overrides):
+        if fnmatch.fnmatchcase(name, override.match) and carried.issuperset(override.tags):
+            return (override.index or position), override
+    return None
+
+
+def _facts_for(
+    name: str,
+    worker: Worker | None,
+    info: Info,
+    config: SourceConfig,
+    evidence: Sequence[Evidence],
+    table: ReleaseTable,
+) -> tuple[dict[str, Fact], list[FactConflict]]:
+    conflicts: list[FactConflict] = []
+    chosen: dict[str, Fact] = {}
+
+    def offer(fact: str, candidate: Fact) -> None:
+        """Keep the first (strongest) offer; note a disagreement that deserves a log line."""
+        kept = chosen.get(fact)
+        if kept is None:
+            chosen[fact] = candidate
+        elif kept.value != candidate.value and candidate.source is not FactSource.INFERRED:
+            conflicts.append(FactConflict(name, fact, kept, candidate))
+
+    for fact, value in _operator_facts(name, worker, config).items():
+        offer(fact, value)
+    for fact, value in _api_facts(worker).items():
+        offer(fact, value)
+    for fact, value in _evidence_facts(evidence):
+        offer(fact, value)
+    if info.version:
+        offer(
+            "concourse",
+            Fact(
+                info.version,
+                FactSource.INFERRED,
+                f"/api/v1/info: the web node runs Concourse {info.version}; "
+                "workers are assumed to run the same release",
+            ),
+        )
+    concourse = chosen["concourse"].value if "concourse" in chosen else None
+    platform = chosen["platform"].value if "platform" in chosen else None
+    for fact, value in _table_facts(table, concourse, platform).items():
+        offer(fact, value)
+
+    ordered = {f: chosen[f] for f in FACT_NAMES if f in chosen}
+    ordered.update({f: v for f, v in sorted(chosen.items()) if f not in ordered})
+    return ordered, conflicts
+
+
+def _operator_facts(name: str, worker: Worker | None, config: SourceConfig) -> dict[str, Fact]:
+    facts = {k: Fact(str(v), FactSource.OPERATOR, "source.facts") for k, v in config.facts.items()}
+    found = matching_override(name, worker.tags if worker else (), config.worker_facts)
+    if found:
+        index, override = found
+        detail = f'source.worker_facts[{index}] (match "{override.match}"'
+        detail += f", tags {', '.join(override.tags)})" if override.tags else ")"
+        facts.update(
+            {k: Fact(str(v), FactSource.OPERATOR, detail) for k, v in override.facts.items()}
+        )
+    return facts
+
+
+def _api_facts(worker: Worker | None) -> dict[str, Fact]:
+    if worker is None:
+        return {}
+    detail = "/api/v1/workers"
+    values = {"platform": worker.platform, "state": worker.state, "worker_api": worker.version}
+    return {k: Fact(v, FactSource.OBSERVED, detail) for k, v in values.items() if v}
+
+
+def _evidence_facts(evidence: Sequence[Evidence]) -> list[tuple[str, Fact]]:
+    """What the worker's evidence proves, newest evidence first so it wins any disagreement."""
+    newest_first = sorted(evidence, key=lambda e: (e.time or 0, e.build_id), reverse=True)
+    offers: list[tuple[str, Fact]] = []
+    seen: set[tuple[str, str]] = set()
+    for item in newest_first:
+        for fact, value in item.implies.items():
+            if (fact, value) in seen:
+                continue
+            seen.add((fact, value))
+            offers.append((fact, Fact(value, FactSource.OBSERVED, _evidence_detail(item))))
+    return offers
+
+
+def _evidence_detail(item: Evidence) -> str:
+    if item.pipeline and item.job:
+        where = f"{item.team}/{item.pipeline}/{item.job} #{item.build}"
+    else:
+        where = f"{item.team} #{item.build}"
+    return f"build {item.build_id} ({where}) matched {item.advisory}"
+
+
+def _table_facts(
+    table: ReleaseTable, concourse: str | None, platform: str | None
+) -> dict[str, Fact]:
+    facts: dict[str, Fact] = {}
+    # The bundled components describe the release tarball for one platform; a Windows or Darwin
+    # worker of the same release runs none of them.
+    if concourse and platform in (None, table.platform):
+        for component, row in table.components(concourse).items():
+            label = COMPONENT_NAMES.get(component, component)
+            facts[component] = Fact(
+                row.version,
+                FactSource.INFERRED,
+                f"release table: Concourse {concourse} bundles {label} {row.version} "
+                f"(confidence {row.confidence})",
+            )
+    default = table.runtime_default(concourse, platform)
+    if default:
+        scope = f"Concourse {concourse} on {platform}" if default.concourse else f"{platform}"
+        facts["runtime"] = Fact(
+            default.runtime,
+            FactSource.INFERRED,
+            f"release table: {scope} workers default to the {default.runtime} runtime "
+            f"(confidence {default.confidence})",
+        )
+    return facts

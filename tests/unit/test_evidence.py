@@ -59,7 +59,10 @@ def test_the_worker_named_in_the_message_wins():
     found = match([ev("selected-worker", selected_worker="w-0"), ev("error", message=CNI)])
     assert [(e.advisory, e.worker) for e in found] == [("cni-netlink-eintr", "w-3")]
     assert found[0].implies == {"runtime": "containerd"}
-    assert found[0].url == "https://ci.example.com/teams/platform/pipelines/backend/jobs/unit-tests/builds/311"
+    assert (
+        found[0].url
+        == "https://ci.example.com/teams/platform/pipelines/backend/jobs/unit-tests/builds/311"
+    )
 
 
 def test_without_a_name_the_selected_worker_of_the_same_step_is_used():

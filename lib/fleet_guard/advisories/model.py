@@ -88,3 +88,5 @@ class Advisory:
     # An event that one of these advisories already explains is not evidence for this one.
     explained_by: tuple[str, ...] = ()
     builtin: bool = True
+    # Other names for the same problem (CVE and GHSA ids), so reports can be cross-referenced.
+    aliases: tuple[str, ...] = ()

@@ -1,0 +1,244 @@
+"""Applying advisories to workers: per worker an outcome, per advisory and outcome a finding.
+
+Every condition is three-valued: true, false, or unknown when the fact it tests is unknown (or
+unreadable). Per worker and advisory:
+
+| conditions                    | the worker has evidence | no evidence                        |
+|-------------------------------|-------------------------|------------------------------------|
+| all true                      | matched                 | matched (possible if evidence is   |
+|                               |                         | required)                          |
+| some unknown, none false      | evidence-only           | possible                           |
+| some false                    | evidence-only           | clear                              |
+
+`evidence-only` means the signature was seen although the facts do not (or cannot yet) say the
+worker is affected: the facts may be wrong, and the evidence is worth a look either way.
+
+A rule without conditions (a symptom rule such as netlink-dump-interrupted) has nothing about a
+worker's software to suspect, so with no evidence it is `clear`, not `possible` on every worker.
+
+Evidence counts for an advisory only when `Evidence.advisory` is its id. `explained_by` is
+applied earlier, by the evidence matcher: an event that a more specific advisory explains is
+never recorded as evidence for the generic one. Facts implied by evidence are already in the
+facts (see facts.py), which is how a worker with a CNI error and no declared runtime becomes
+`matched`. Evidence that no worker could be named for becomes an `evidence-only` finding
+without workers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from fleet_guard.advisories.model import Advisory, Condition, Outcome
+from fleet_guard.advisories.versions import (
+    VERSION_FACTS,
+    VersionError,
+    compare,
+    describe_ranges,
+    in_ranges,
+    kind_for_fact,
+)
+from fleet_guard.evidence import Evidence
+from fleet_guard.facts import Fact, WorkerFacts
+
+# Order of findings within one severity: the most actionable first.
+_OUTCOME_ORDER = {Outcome.MATCHED: 0, Outcome.EVIDENCE_ONLY: 1, Outcome.POSSIBLE: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    advisory: Advisory
+    outcome: Outcome
+    workers: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """One test on one worker, with enough to explain it to a person."""
+
+    fact: str
+    # What was tested, as people write it: "equals containerd", ">=1.6.0 <1.7.0".
+    test: str
+    result: bool | None
+    # The worker's fact (None when unknown); for `evidence` pseudo-results always None.
+    value: Fact | None
+    reason: str
+    condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one advisory on one worker (None: evidence no worker could be named for)."""
+
+    advisory: Advisory
+    worker: str | None
+    outcome: Outcome
+    conditions: tuple[ConditionResult, ...]
+    evidence: tuple[Evidence, ...]
+
+
+def evaluate(
+    advisories: Sequence[Advisory],
+    facts: Mapping[str, WorkerFacts],
+    evidence: Sequence[Evidence],
+    web: Mapping[str, str],
+) -> list[Finding]:
+    """Findings for every outcome but `clear`, most severe and most certain first."""
+    findings: list[Finding] = []
+    for advisory in advisories:
+        groups: dict[Outcome, list[Verdict]] = defaultdict(list)
+        for verdict in judge_fleet(advisory, facts, evidence, web):
+            if verdict.outcome is not Outcome.CLEAR:
+                groups[verdict.outcome].append(verdict)
+        for outcome, verdicts in groups.items():
+            findings.append(
+                Finding(
+                    advisory=advisory,
+                    outcome=outcome,
+                    workers=tuple(sorted(v.worker for v in verdicts if v.worker is not None)),
+                    evidence=_newest_first(e for v in verdicts for e in v.evidence),
+                )
+            )
+    findings.sort(key=lambda f: (-f.advisory.severity, _OUTCOME_ORDER[f.outcome], f.advisory.id))
+    return findings
+
+
+def verdicts(
+    advisories: Sequence[Advisory],
+    facts: Mapping[str, WorkerFacts],
+    evidence: Sequence[Evidence],
+    web: Mapping[str, str],
+) -> list[Verdict]:
+    """Every (advisory, worker) outcome, `clear` included, for reports and `explain`."""
+    return [v for a in advisories for v in judge_fleet(a, facts, evidence, web)]
+
+
+def judge_fleet(
+    advisory: Advisory,
+    facts: Mapping[str, WorkerFacts],
+    evidence: Sequence[Evidence],
+    web: Mapping[str, str],
+) -> list[Verdict]:
+    """One verdict per known worker, plus one for evidence not attributed to any worker."""
+    own = [e for e in evidence if e.advisory == advisory.id]
+    by_worker: dict[str | None, list[Evidence]] = defaultdict(list)
+    for item in own:
+        by_worker[item.worker].append(item)
+    names = sorted(set(facts) | {w for w in by_worker if w is not None})
+    result = [
+        judge(advisory, name, facts.get(name, {}), by_worker.get(name, ()), web) for name in names
+    ]
+    if by_worker.get(None):
+        result.append(
+            Verdict(advisory, None, Outcome.EVIDENCE_ONLY, (), _newest_first(by_worker[None]))
+        )
+    return result
+
+
+def judge(
+    advisory: Advisory,
+    worker: str | None,
+    facts: WorkerFacts,
+    evidence: Sequence[Evidence],
+    web: Mapping[str, str],
+) -> Verdict:
+    """The outcome of one advisory on one worker, given that worker's facts and evidence."""
+    own = _newest_first(e for e in evidence if e.advisory == advisory.id)
+    results = tuple(check(c, facts, web) for c in advisory.conditions)
+    outcome = _outcome(advisory, [r.result for r in results], bool(own))
+    return Verdict(advisory, worker, outcome, results, own)
+
+
+def explain(
+    advisory: Advisory,
+    facts: WorkerFacts,
+    evidence: Sequence[Evidence],
+    web: Mapping[str, str],
+) -> list[ConditionResult]:
+    """Why one worker got its outcome: each condition, then whether evidence was seen."""
+    own = [e for e in evidence if e.advisory == advisory.id]
+    results = [check(c, facts, web) for c in advisory.conditions]
+    if own:
+        newest = _newest_first(own)[0]
+        reason = f"{len(own)} matching event(s), newest in build {newest.build_id}"
+    else:
+        reason = "no matching event in the builds scanned"
+    test = "required" if advisory.evidence_required else "optional"
+    results.append(ConditionResult("evidence", test, bool(own), None, reason))
+    return results
+
+
+def check(condition: Condition, facts: WorkerFacts, web: Mapping[str, str]) -> ConditionResult:
+    """True, False, or None when the fact (or the web fact it is compared with) is unknown."""
+    fact = facts.get(condition.fact)
+    test = _describe_test(condition)
+
+    def result(value: bool | None, reason: str) -> ConditionResult:
+        return ConditionResult(condition.fact, test, value, fact, reason, condition)
+
+    if fact is None:
+        return result(None, f"{condition.fact} is unknown; declare it in source.facts to decide")
+    said = f"{condition.fact} is {fact.value} ({fact.source}: {fact.detail})"
+    try:
+        if condition.ranges:
+            kind = kind_for_fact(condition.fact)
+            inside = in_ranges(fact.value, condition.ranges, kind)
+            where = describe_ranges(condition.ranges)
+            return result(inside, f"{said}, {'inside' if inside else 'outside'} {where}")
+        if condition.equals is not None:
+            same = _same(condition.fact, fact.value, condition.equals)
+            return result(same, f"{said}{'' if same else f', not {condition.equals}'}")
+        if condition.one_of:
+            among = any(_same(condition.fact, fact.value, v) for v in condition.one_of)
+            listed = ", ".join(condition.one_of)
+            return result(among, f"{said}, {'one' if among else 'none'} of {listed}")
+        if condition.differs_from is not None:
+            other = web.get(condition.differs_from) or ""
+            if not other:
+                return result(None, f"{condition.differs_from} is unknown")
+            differs = not _same(condition.fact, fact.value, other)
+            verb = "differs from" if differs else "same as"
+            return result(differs, f"{said}, {verb} {condition.differs_from} ({other})")
+    except VersionError:
+        return result(None, f"{said}, which cannot be read as a version")
+    return result(None, "the condition has no test")
+
+
+def _outcome(advisory: Advisory, results: Sequence[bool | None], has_evidence: bool) -> Outcome:
+    if any(r is False for r in results):
+        return Outcome.EVIDENCE_ONLY if has_evidence else Outcome.CLEAR
+    if any(r is None for r in results):
+        return Outcome.EVIDENCE_ONLY if has_evidence else Outcome.POSSIBLE
+    if has_evidence or not advisory.evidence_required:
+        return Outcome.MATCHED
+    # Every condition holds but the symptom the rule requires was not seen. With no conditions
+    # at all nothing about the worker is suspect, so that is simply clear.
+    return Outcome.POSSIBLE if results else Outcome.CLEAR
+
+
+def _same(fact: str, value: str, expected: str) -> bool:
+    """Versions compare as versions (`v1.6.0` is `1.6.0`); other facts ignore case."""
+    if fact in VERSION_FACTS:
+        try:
+            return compare(value, expected, kind_for_fact(fact)) == 0
+        except VersionError:
+            pass
+    return value.strip().casefold() == expected.strip().casefold()
+
+
+def _describe_test(condition: Condition) -> str:
+    if condition.ranges:
+        return f"in {describe_ranges(condition.ranges)}"
+    if condition.equals is not None:
+        return f"equals {condition.equals}"
+    if condition.one_of:
+        return f"one of {', '.join(condition.one_of)}"
+    if condition.differs_from is not None:
+        return f"differs from {condition.differs_from}"
+    return "no test"
+
+
+def _newest_first(evidence: Iterable[Evidence]) -> tuple[Evidence, ...]:
+    return tuple(sorted(evidence, key=lambda e: (e.time or 0, e.build_id), reverse=True))
