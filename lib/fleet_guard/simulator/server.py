@@ -1,0 +1,198 @@
+"""Runs the simulated ATC on loopback in a background thread, optionally over TLS.
+
+Handler threads are daemons and held event streams poll a stop flag, so stopping never waits
+for a client that is (deliberately or not) still reading an event stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Mapping
+from http.server import ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from fleet_guard.simulator.access import TokenStore
+from fleet_guard.simulator.handler import Handler
+from fleet_guard.simulator.loader import fault_from_json
+from fleet_guard.simulator.model import Fault, Scenario
+from fleet_guard.simulator.recorder import RecordedRequest, Recorder
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        scenario: Scenario,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        hold_seconds: float | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.tokens = TokenStore(scenario)
+        self.recorder = Recorder(scenario.faults)
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self.tls_context = tls_context
+        self.hold_seconds = (
+            scenario.stream.hold_seconds if hold_seconds is None else float(hold_seconds)
+        )
+        self.verbose = verbose
+        self._connections: set[Any] = set()
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Stopping also hangs up on idle keep-alive clients, so none talks to a dead server."""
+        with self.lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = super().get_request()
+        if self.tls_context is not None:
+            # The handshake happens in the handler thread, so a slow client can't block accept().
+            sock = self.tls_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        return sock, addr
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if isinstance(request, ssl.SSLSocket):
+            try:
+                request.settimeout(10)
+                request.do_handshake()
+                request.settimeout(None)
+            except (OSError, ssl.SSLError):
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-response are normal here; anything else is a simulator bug."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class Simulator:
+    """A running simulated ATC. Use as a context manager; `url` is where clients connect."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        tls: tuple[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hold_seconds: float | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self._tls = tls
+        self._host = host
+        self._port = port
+        self._hold_seconds = hold_seconds
+        self._verbose = verbose
+        self._server: SimServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Simulator:
+        context = None
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certfile=self._tls[0], keyfile=self._tls[1])
+        self._server = SimServer(
+            (self._host, self._port),
+            self.scenario,
+            tls_context=context,
+            hold_seconds=self._hold_seconds,
+            verbose=self._verbose,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fleet-guard-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server = self._server
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def _running(self) -> SimServer:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running; call start() or use `with`")
+        return self._server
+
+    @property
+    def port(self) -> int:
+        return int(self._running.server_address[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{self._host}:{self.port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self._running.recorder.requests
+
+    @property
+    def mutations(self) -> list[RecordedRequest]:
+        return self._running.recorder.mutations
+
+    def clear_requests(self) -> None:
+        self._running.recorder.clear()
+
+    def add_fault(self, fault: Fault | Mapping[str, Any]) -> None:
+        """Adds a fault while running, e.g. `{"path": "/api/v1/workers", "status": 503}`."""
+        if not isinstance(fault, Fault):
+            fault = fault_from_json(fault)
+        self._running.recorder.add_fault(fault)
+
+    def expire_tokens(self) -> int:
+        """Expires every token handed out so far (and static ones): the next call gets 401."""
+        return self._running.tokens.expire_all()
