@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fleet_guard.advisories.loader import load_builtin_rules
+from fleet_guard.advisories.loader import load_advisories, load_builtin_rules
 from fleet_guard.concourse.client import ConcourseClient
-from fleet_guard.config import load_source
+from fleet_guard.config import SourceConfig, load_source
 from fleet_guard.errors import UserError
 from fleet_guard.log import Log
 from fleet_guard.redact import Redactor
-from fleet_guard.render import render_markdown
-from fleet_guard.report import report_json
+from fleet_guard.render import render_explanation, render_markdown
+from fleet_guard.report import Report, report_json
 from fleet_guard.scan import scan_fleet, summary_line
+from fleet_guard.schema import did_you_mean
 
 DEMO_USER = ("admin", "admin-pass")
 
@@ -30,12 +31,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     scan.add_argument("--source", required=True, type=Path, help="JSON file holding `source`")
     scan.add_argument("--format", choices=("markdown", "json"), default="markdown")
     commands.add_parser("rules", help="list the built-in advisories")
+    explain = commands.add_parser("explain", help="why each worker got its outcome for a rule")
+    explain.add_argument("advisory", help="advisory id, e.g. cni-netlink-eintr")
+    explain.add_argument("--source", required=True, type=Path, help="JSON file holding `source`")
+    explain.add_argument("--worker", action="append", help="only this worker (repeatable)")
     demo = commands.add_parser("demo", help="run check against the embedded simulator")
     demo.add_argument("--scenario", default="incident")
     args = parser.parse_args(argv)
     try:
         if args.command == "scan":
             _scan(args.source, args.format)
+        elif args.command == "explain":
+            _explain(args.source, args.advisory, args.worker or [])
         elif args.command == "rules":
             _rules()
         else:
@@ -45,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
 
 
-def _scan(path: Path, output: str) -> None:
+def _scan_file(path: Path) -> tuple[SourceConfig, Report]:
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -55,10 +62,27 @@ def _scan(path: Path, output: str) -> None:
     with ConcourseClient(config, log) as client:
         report = scan_fleet(config, client, log)
     log.info(summary_line(report))
+    return config, report
+
+
+def _scan(path: Path, output: str) -> None:
+    _, report = _scan_file(path)
     if output == "json":
         print(json.dumps(report_json(report), indent=2))
     else:
         print(render_markdown(report))
+
+
+def _explain(path: Path, advisory_id: str, workers: list[str]) -> None:
+    config, report = _scan_file(path)
+    advisories = {a.id: a for a in load_advisories(config)}
+    if advisory_id not in advisories:
+        hint = did_you_mean(advisory_id, advisories)
+        raise UserError(f"no advisory {advisory_id!r}{hint}; `fleet-guard rules` lists them")
+    unknown = [w for w in workers if w not in report.facts]
+    if unknown:
+        raise UserError(f"no worker {', '.join(unknown)} in {config.url}")
+    print(render_explanation(report, advisories[advisory_id], workers or sorted(report.facts)))
 
 
 def _rules() -> None:
@@ -69,11 +93,15 @@ def _rules() -> None:
 
 
 def _demo(scenario: str) -> None:
-    """Starts the simulator, runs the real check entry point as Concourse would, shows the report."""
+    """Starts the simulator, runs the real check entry point as Concourse does, shows the report."""
     from fleet_guard.simulator import Simulator, load_scenario
 
     with Simulator(load_scenario(scenario)) as sim:
-        source: dict[str, Any] = {"url": sim.url, "username": DEMO_USER[0], "password": DEMO_USER[1]}
+        source: dict[str, Any] = {
+            "url": sim.url,
+            "username": DEMO_USER[0],
+            "password": DEMO_USER[1],
+        }
         print(f"Simulated Concourse ({scenario} scenario) at {sim.url}\n")
         print("$ echo '{\"source\": {...}}' | /opt/resource/check")
         done = subprocess.run(
@@ -94,5 +122,7 @@ def _demo(scenario: str) -> None:
         with ConcourseClient(config, log) as client:
             report = scan_fleet(config, client, log)
         print(render_markdown(report))
+
+
 if __name__ == "__main__":
     main()

@@ -6,10 +6,10 @@ what to do. Used for `summary.md`, `fleet-guard scan` and the demo.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from fleet_guard.advisories.engine import Finding
-from fleet_guard.advisories.model import Outcome
+from fleet_guard.advisories.engine import Finding, judge
+from fleet_guard.advisories.model import Advisory, Outcome
 from fleet_guard.facts import Fact
 from fleet_guard.report import Report, unknown_facts
 
@@ -61,15 +61,18 @@ def _finding(finding: Finding, report: Report) -> list[str]:
     ]
     if finding.workers:
         lines.append(f"Workers ({len(finding.workers)}):")
-        lines += [f"- {w}: {_facts_line(report.facts.get(w, {}), finding)}" for w in finding.workers]
+        lines += [
+            f"- {w}: {_facts_line(report.facts.get(w, {}), finding)}" for w in finding.workers
+        ]
         lines.append("")
     if finding.outcome is Outcome.POSSIBLE:
         missing = unknown_facts(finding, report.facts)
         if missing:
             keys = ", ".join(f"`{m}`" for m in missing)
             lines += [
-                f"Unknown: {keys}. Declare them in `source.facts` or `source.worker_facts` "
-                "to decide.",
+                f"Unknown: {keys}. Declare {'it' if len(missing) == 1 else 'them'} in "
+                "`source.facts` or `source.worker_facts` to decide "
+                "(`fleet-guard explain` shows every condition).",
                 "",
             ]
     if finding.evidence:
@@ -105,3 +108,25 @@ def _evidence(finding: Finding) -> list[str]:
         lines.append(f"- … and {len(items) - MAX_EVIDENCE_LINES} more in report.json")
     lines.append("")
     return lines
+
+
+def render_explanation(report: Report, advisory: Advisory, workers: Sequence[str]) -> str:
+    """Why each worker got its outcome: every condition with the fact and its source."""
+    evidence = [e for f in report.findings for e in f.evidence]
+    web = {"web.worker_version": report.info.worker_version, "web.concourse": report.info.version}
+    lines = [f"{advisory.id} [{advisory.severity}]: {advisory.summary}", ""]
+    for name in workers:
+        own = [e for e in evidence if e.worker == name]
+        verdict = judge(advisory, name, report.facts.get(name, {}), own, web)
+        lines.append(f"{name}: {verdict.outcome.value}")
+        for result in verdict.conditions:
+            state = {True: "true", False: "false", None: "unknown"}[result.result]
+            fact = result.value
+            seen = f"{fact.value} ({fact.source.value}: {fact.detail})" if fact else "not known"
+            lines.append(f"  {result.fact:<12} {result.test:<24} {state:<8} {seen}")
+        count = len(verdict.evidence)
+        needed = "required" if advisory.evidence_required else "optional"
+        newest = f", newest build {verdict.evidence[0].build_id}" if count else ""
+        lines.append(f"  {'evidence':<12} {needed:<24} {count} matching error(s){newest}")
+        lines.append("")
+    return "\n".join(lines)
