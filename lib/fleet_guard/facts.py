@@ -33,19 +33,6 @@ from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.config import SourceConfig, WorkerFactsOverride
 from fleet_guard.evidence import Evidence
 
-FACT_NAMES: tuple[str, ...] = (
-    "concourse",
-    "runtime",
-    "cni_plugins",
-    "containerd",
-    "runc",
-    "kernel",
-    "cgroup",
-    "platform",
-    "state",
-    "worker_api",
-)
-
 # Facts an operator may declare in `source.facts` / `source.worker_facts`.
 DECLARABLE_FACTS: tuple[str, ...] = (
     "concourse",
@@ -56,6 +43,9 @@ DECLARABLE_FACTS: tuple[str, ...] = (
     "kernel",
     "cgroup",
 )
+
+# Every fact a worker can have: the declarable ones plus what only the API can tell.
+FACT_NAMES: tuple[str, ...] = (*DECLARABLE_FACTS, "platform", "state", "worker_api")
 
 
 class FactSource(StrEnum):
