@@ -28,7 +28,9 @@ class Result:
         return json.loads(self.stdout)
 
 
-def run_asset(name: str, payload: Any, *args: str, timeout: float = 60, raw: bool = False) -> Result:
+def run_asset(
+    name: str, payload: Any, *args: str, timeout: float = 60, raw: bool = False
+) -> Result:
     """`assets/NAME ARGS` with JSON on stdin and the venv's python first on PATH, like the image.
 
     `raw=True` sends `payload` as it is, to test what happens with stdin that is not JSON.

@@ -1,4 +1,4 @@
-"""`assets/check` against the simulator: the acceptance cases of the core issue, and the protocol."""
+"""`assets/check` against the simulator: the core acceptance cases, and the protocol."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.contract.helpers import PASSWORD, Result, run_asset, source_for
-
 from fleet_guard.simulator import Simulator
+from tests.contract.helpers import PASSWORD, Result, run_asset, source_for
 
 EINTR = "cni-netlink-eintr"
 
@@ -21,7 +20,16 @@ def scan_json(sim: Simulator, source: dict[str, Any], tmp_path: Path) -> dict[st
     path = tmp_path / "source.json"
     path.write_text(json.dumps(source))
     done = subprocess.run(
-        [sys.executable, "-m", "fleet_guard.cli", "scan", "--source", str(path), "--format", "json"],
+        [
+            sys.executable,
+            "-m",
+            "fleet_guard.cli",
+            "scan",
+            "--source",
+            str(path),
+            "--format",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,7 +75,9 @@ def test_incident_without_facts_is_affected_on_the_two_eintr_workers(incident, t
         "w-3": "matched",
         "w-4": "possible",
     }
-    matched = next(f for f in report["findings"] if f["advisory"] == EINTR and f["outcome"] == "matched")
+    matched = next(
+        f for f in report["findings"] if f["advisory"] == EINTR and f["outcome"] == "matched"
+    )
     assert {e["worker"] for e in matched["evidence"]} == {"w-1", "w-3"}
     assert all("interrupted system call" in e["message"] for e in matched["evidence"])
     facts = {w["name"]: w["facts"] for w in report["workers"]}
@@ -131,7 +141,12 @@ def test_changed_state_appends_a_new_version_with_the_next_seq(incident):
 
 
 def test_recovery_under_emit_affected_keeps_the_last_version(healthy):
-    given = {"fingerprint": "0123456789abcdef", "seq": "2", "status": "affected", "advisories": EINTR}
+    given = {
+        "fingerprint": "0123456789abcdef",
+        "seq": "2",
+        "status": "affected",
+        "advisories": EINTR,
+    }
     result = run_asset("check", {"source": source_for(healthy), "version": given})
     assert result.code == 0, result.stderr
     assert result.json == [given]
@@ -161,8 +176,15 @@ def test_invalid_source_lists_every_problem_without_echoing_secrets(incident):
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert PASSWORD not in result.stderr
-    for expected in ("severty", "did you mean 'severity'", "source.facts.runtime", "containrd",
-                     "source.facts.cni_plugins", "string", "source.window"):
+    for expected in (
+        "severty",
+        "did you mean 'severity'",
+        "source.facts.runtime",
+        "containrd",
+        "source.facts.cni_plugins",
+        "string",
+        "source.window",
+    ):
         assert expected in result.stderr, expected
     assert incident.mutations == []
 

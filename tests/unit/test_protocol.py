@@ -68,7 +68,7 @@ def test_secret_echoed_in_a_user_error_is_masked():
 
 def test_steps_that_need_a_directory_say_so():
     code, out, err = invoke(lambda r, log: {}, "{}", argv=("in",), needs_directory=True)
-    assert code == 1 and "DIRECTORY" in err
+    assert code == 1 and out == "" and "DIRECTORY" in err
 
 
 def test_non_object_stdin_is_rejected_clearly():
