@@ -42,6 +42,8 @@ def schema_table(name: str) -> str:
         description = spec.get("description", "")
         if allowed:
             description += " One of " + ", ".join(f"`{v}`" for v in allowed) + "."
+        if spec.get("x-actions"):
+            description += " Actions: " + ", ".join(f"`{a}`" for a in spec["x-actions"]) + "."
         rows.append(
             f"| `{key}` | {'yes' if key in required else 'no'} | {default} | {example} "
             f"| {_cell(description)} |"
@@ -53,7 +55,8 @@ def advisories_table() -> str:
     rows = ["| Id | Severity | When | Evidence | Summary |", "|---|---|---|---|---|"]
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     rules = [
-        json.loads(p.read_text()) for p in sorted((PACKAGE / "advisories/data/rules").glob("*.json"))
+        json.loads(p.read_text())
+        for p in sorted((PACKAGE / "advisories/data/rules").glob("*.json"))
     ]
     for rule in sorted(rules, key=lambda r: (order[r["severity"]], r["id"])):
         conditions = "; ".join(
@@ -91,6 +94,8 @@ def _condition(op: Mapping[str, Any]) -> str:
 
 TABLES: dict[str, Callable[[], str]] = {
     "source-table": lambda: schema_table("source"),
+    "get-params-table": lambda: schema_table("get_params"),
+    "put-params-table": lambda: schema_table("put_params"),
     "advisories-table": advisories_table,
 }
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_guard.advisories.engine import Finding
-from fleet_guard.concourse.models import Info, Worker
+from fleet_guard.concourse.models import Build, Info, Worker
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
 from fleet_guard.severity import Severity
@@ -42,6 +42,8 @@ class Report:
     threshold: Severity
     scanned: Scanned
     generated_at: str
+    # Every build listed, so remediation can rerun evidence builds without listing them again.
+    builds: Sequence[Build] = ()
 
     @property
     def affecting(self) -> list[Finding]:
@@ -159,7 +161,7 @@ def _evidence_json(item: Evidence) -> dict[str, Any]:
 
 
 def unknown_facts(finding: Finding, facts: Mapping[str, Mapping[str, Fact]]) -> list[str]:
-    """The facts that keep a `possible` finding from being decided, so the reader can declare them."""
+    """Facts that keep a `possible` finding undecided, so the reader knows what to declare."""
     names = {
         c.fact
         for c in finding.advisory.conditions

@@ -71,6 +71,7 @@ def scan_fleet(
             seconds=time.monotonic() - started,
         ),
         generated_at=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        builds=listing.builds,
     )
 
 

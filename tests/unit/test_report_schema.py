@@ -1,0 +1,130 @@
+"""schemas/report.json describes exactly what report_json writes: no more, no less."""
+
+from __future__ import annotations
+
+import copy
+
+from fleet_guard.advisories.engine import Finding
+from fleet_guard.advisories.loader import load_builtin_rules
+from fleet_guard.advisories.model import Outcome
+from fleet_guard.concourse.models import Info, Worker
+from fleet_guard.evidence import Evidence
+from fleet_guard.facts import Fact, FactSource
+from fleet_guard.report import Report, Scanned, report_json
+from fleet_guard.schema import problems
+from fleet_guard.severity import Severity
+
+RULES = {rule.id: rule for rule in load_builtin_rules()}
+
+
+def evidence(build_id: int, worker: str | None, job: str | None = "unit") -> Evidence:
+    return Evidence(
+        advisory="cni-netlink-eintr",
+        build_id=build_id,
+        team="platform",
+        pipeline="backend" if job else None,
+        job=job,
+        build="12",
+        worker=worker,
+        message='cni net setup: plugin type="loopback" failed (add): interrupted system call',
+        url=f"https://ci.example.com/builds/{build_id}",
+        time=1_700_000_000 if worker else None,
+    )
+
+
+def sample_report() -> Report:
+    workers = [
+        Worker("w-1", "running", "linux", tags=("large",)),
+        Worker("w-3", "landing", "linux", team="platform"),
+    ]
+    facts = {
+        "w-1": {
+            "runtime": Fact("containerd", FactSource.OBSERVED, "build 1201 matched"),
+            "cni_plugins": Fact("1.6.0", FactSource.INFERRED, "release table"),
+        },
+        "w-3": {"runtime": Fact("containerd", FactSource.OPERATOR, "source.facts")},
+        "w-9": {},
+    }
+    findings = [
+        Finding(
+            RULES["cni-netlink-eintr"],
+            Outcome.MATCHED,
+            ("w-1", "w-3"),
+            (evidence(1201, "w-1"), evidence(1211, None, job=None)),
+        ),
+        Finding(RULES["guardian-cgroup-v2"], Outcome.POSSIBLE, ("w-9",), ()),
+    ]
+    return Report(
+        url="https://ci.example.com",
+        info=Info("7.12.0", "2.5"),
+        workers=workers,
+        facts=facts,
+        findings=findings,
+        threshold=Severity.HIGH,
+        scanned=Scanned("24h", 171, 12, 17, capped=True, seconds=0.25),
+        generated_at="2026-01-02T03:04:05Z",
+    )
+
+
+def test_report_json_validates():
+    document = report_json(sample_report())
+    assert problems(document, "report", where="report") == []
+    assert document["workers"][2] == {
+        "name": "w-9",
+        "registered": False,
+        "state": "unknown",
+        "platform": "",
+        "team": "",
+        "tags": [],
+        "facts": {},
+    }
+
+
+def test_the_get_additions_validate():
+    document = report_json(sample_report()) | {
+        "version": {"fingerprint": "0123456789abcdef", "seq": "3"},
+        "current": False,
+    }
+    assert problems(document, "report", where="report") == []
+    document["version"]["seq"] = 3
+    assert problems(document, "report", where="report") == [
+        "report.version.seq: 3 is not of type 'string'"
+    ]
+
+
+def test_the_names_the_issue_fixes_are_required():
+    required = {
+        "status",
+        "fingerprint",
+        "concourse",
+        "workers",
+        "findings",
+        "scanned",
+        "generated_at",
+    }
+    document = report_json(sample_report())
+    for key in required:
+        broken = {k: v for k, v in document.items() if k != key}
+        assert problems(broken, "report", where="report") == [
+            f"report.{key}: required key is missing"
+        ]
+
+
+def test_a_field_the_schema_does_not_know_fails_so_drift_is_caught():
+    document = report_json(sample_report())
+    for path in (
+        [],
+        ["concourse"],
+        ["workers", 0],
+        ["workers", 0, "facts", "runtime"],
+        ["findings", 0],
+        ["findings", 0, "evidence", 0],
+        ["findings", 0, "remediation"],
+        ["scanned"],
+    ):
+        broken = copy.deepcopy(document)
+        target = broken
+        for part in path:
+            target = target[part]
+        target["surprise"] = 1
+        assert any("surprise: unknown key" in p for p in problems(broken, "report", "report"))
