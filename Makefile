@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests bench
-	$(BIN)/ruff format --check lib tests bench
+	$(BIN)/ruff check lib tests bench scripts
+	$(BIN)/ruff format --check lib tests bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -37,6 +37,19 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The resource image (Dockerfile), built and tested with buildah; both need root. docs/image.md.
+IMAGE ?= localhost/fleet-guard:latest
+
+image:
+	IMAGE=$(IMAGE) scripts/image/build.sh
+
+image-test: $(STAMP)
+	IMAGE=$(IMAGE) VENV_PYTHON=$(BIN)/python scripts/image/test.sh
+
+.PHONY: image-lock
+image-lock:
+	scripts/image/lock.sh
 
 clean:
 	rm -rf $(VENV) build dist lib/*.egg-info .pytest_cache .mypy_cache .ruff_cache
