@@ -16,7 +16,7 @@ from fleet_guard.advisories.releases import ReleaseTable
 from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.config import SourceConfig
 from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
-from fleet_guard.facts import build_facts
+from fleet_guard.facts import gather_facts
 from fleet_guard.log import Log
 from fleet_guard.report import Report, Scanned
 
@@ -47,7 +47,11 @@ def scan_fleet(
             log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
         evidence += found
 
-    facts = build_facts(workers, info, config, evidence, ReleaseTable.load())
+    fleet = gather_facts(workers, info, config, evidence, ReleaseTable.load())
+    for conflict in fleet.conflicts:
+        # Usually a declared fact that is out of date: worth a line on every check.
+        log.warn(conflict.describe())
+    facts = fleet.workers
     web = {"web.worker_version": info.worker_version, "web.concourse": info.version}
     findings = evaluate(rules, facts, evidence, web)
     if listing.capped:

@@ -225,3 +225,15 @@ def test_a_static_token_works(incident):
     assert version["status"] == "affected"
     result = run_asset("check", {"source": {**source, "debug": True}})
     assert "static-token-for-tests" not in result.stderr
+
+
+def test_a_declared_fact_that_evidence_contradicts_is_kept_and_warned_about(incident):
+    source = source_for(incident, facts={"runtime": "guardian"})
+    result = run_asset("check", {"source": source})
+    assert result.code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert any("worker w-1: runtime is 'guardian'" in w and "containerd" in w for w in warnings)
+    # The declared runtime makes the rule's condition false, but its evidence was seen on
+    # w-1 and w-3: evidence-only, which still makes the fleet affected.
+    assert result.json[0]["status"] == "affected"
+    assert EINTR in result.json[0]["advisories"].split(",")
