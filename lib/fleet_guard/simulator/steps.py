@@ -329,6 +329,16 @@ class _StepWriter:
             )
         )
 
+    def _placed_and_failed(self, events: list[EventItem], outcome: Outcome) -> bool:
+        """The step is placed on its worker; with `error`, container creation fails there:
+        no start or finish event follows, the text is only in the `error` event."""
+        self._select(events, self.worker)
+        if "error" not in self.step:
+            return False
+        self._error(events, _message(self.step["error"], self.worker, self.ctx, "error"))
+        outcome.status = "errored"
+        return True
+
     def _error(
         self, events: list[EventItem], message: str, origin: str | None = None, at: float = 0.95
     ) -> None:
@@ -380,10 +390,7 @@ class _StepWriter:
         events.append(envelope(f"initialize-{kind}", {"origin": self._origin(), "time": self.t(0)}))
         events.append(envelope(f"start-{kind}", {"origin": self._origin(), "time": self.t(0.05)}))
         self._retried(events)
-        self._select(events, self.worker)
-        if "error" in self.step:
-            self._error(events, _message(self.step["error"], self.worker, self.ctx, "error"))
-            outcome.status = "errored"
+        if self._placed_and_failed(events, outcome):
             return True
         if kind == "get" and "logs" not in self.step:
             events.append(
@@ -425,10 +432,7 @@ class _StepWriter:
             )
         )
         events.append(envelope("start", {"origin": self._origin(), "time": self.t(0.05)}))
-        self._select(events, self.worker)
-        if "error" in self.step:
-            self._error(events, _message(self.step["error"], self.worker, self.ctx, "error"))
-            outcome.status = "errored"
+        if self._placed_and_failed(events, outcome):
             return True
         events.append(
             envelope("finish", {"origin": self._origin(), "time": self.t(0.9), "succeeded": True})
@@ -528,11 +532,7 @@ class _StepWriter:
         if self._image(events, outcome):
             return True
         self._retried(events)
-        self._select(events, self.worker)
-        if "error" in self.step:
-            # Container creation failed: no start-task, no finish-task, the text only in `error`.
-            self._error(events, _message(self.step["error"], self.worker, self.ctx, "error"))
-            outcome.status = "errored"
+        if self._placed_and_failed(events, outcome):
             return True
         events.append(
             envelope(
