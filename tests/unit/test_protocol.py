@@ -6,6 +6,7 @@ import io
 import json
 
 from fleet_guard.errors import ConfigError, UserError
+from fleet_guard.redact import Redactor
 from fleet_guard.resource.protocol import Request, run
 
 
@@ -74,3 +75,15 @@ def test_steps_that_need_a_directory_say_so():
 def test_non_object_stdin_is_rejected_clearly():
     code, _, err = invoke(lambda r, log: [], "[1, 2]")
     assert code == 1 and "JSON object" in err
+
+
+def test_credentials_in_the_url_are_refused_without_being_echoed():
+    from fleet_guard.config import load_source
+
+    try:
+        load_source({"url": "https://bot:hunter2@ci.example.com"})
+    except ConfigError as error:
+        assert "source.url" in error.message and "username/password" in error.message
+        assert "hunter2" not in Redactor()(error.message)
+    else:
+        raise AssertionError("a URL with user:password@ must be refused")
