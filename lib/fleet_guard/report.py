@@ -30,6 +30,8 @@ class Scanned:
     api_calls: int
     capped: bool = False
     seconds: float = 0.0
+    # Builds whose evidence an earlier check had already found (see evidence_cache).
+    builds_cached: int = 0
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,17 @@ from fleet_guard.advisories.loader import load_advisories
 from fleet_guard.advisories.model import Advisory
 from fleet_guard.advisories.releases import ReleaseTable
 from fleet_guard.concourse.client import ConcourseClient
+from fleet_guard.concourse.models import Build
 from fleet_guard.config import SourceConfig
+from fleet_guard.errors import ConcourseError
 from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
+from fleet_guard.evidence_cache import EvidenceCache
 from fleet_guard.facts import gather_facts
 from fleet_guard.log import Log
 from fleet_guard.report import Report, Scanned
+
+# Statuses of one build's event stream that skip that build instead of failing the scan.
+_SKIPPABLE = (403, 404)
 
 
 def scan_fleet(
@@ -28,6 +34,7 @@ def scan_fleet(
     *,
     advisories: Sequence[Advisory] | None = None,
     clock: Callable[[], float] = time.time,
+    cache: EvidenceCache | None = None,
 ) -> Report:
     started = time.monotonic()
     now = clock()
@@ -40,20 +47,24 @@ def scan_fleet(
     )
     to_read = builds_to_read(listing.builds, config.scan_statuses)
     matcher = EvidenceMatcher(rules, base_url=config.url, redact=log.redact)
-    evidence: list[Evidence] = []
-    for build in to_read:
-        found = matcher.match_build(build, client.build_events(build.id))
-        for item in found:
-            log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
-        evidence += found
+    evidence, unreadable = _collect_evidence(to_read, client, matcher, cache, log)
 
     fleet = gather_facts(workers, info, config, evidence, ReleaseTable.load())
     for conflict in fleet.conflicts:
         # Usually a declared fact that is out of date: worth a line on every check.
         log.warn(conflict.describe())
     facts = fleet.workers
+    if cache:
+        cache.save(listing.builds)
     web = {"web.worker_version": info.worker_version, "web.concourse": info.version}
     findings = evaluate(rules, facts, evidence, web)
+    if unreadable:
+        shown = ", ".join(str(i) for i in unreadable[:5]) + (" …" if len(unreadable) > 5 else "")
+        log.warn(
+            f"could not read the events of {len(unreadable)} build(s) ({shown}): their jobs are "
+            "private to teams these credentials hold no role in, or they were deleted; give the "
+            "user the viewer role there, or limit source.teams"
+        )
     if listing.capped:
         log.warn(
             f"stopped listing builds at source.max_builds ({config.max_builds}) before the "
@@ -69,7 +80,8 @@ def scan_fleet(
         scanned=Scanned(
             window=config.window,
             builds_listed=len(listing.builds),
-            builds_read=len(to_read),
+            builds_read=len(to_read) - len(unreadable) - (cache.hits if cache else 0),
+            builds_cached=cache.hits if cache else 0,
             api_calls=client.calls,
             capped=listing.capped,
             seconds=time.monotonic() - started,
@@ -77,6 +89,38 @@ def scan_fleet(
         generated_at=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         builds=listing.builds,
     )
+
+
+def _collect_evidence(
+    builds: Sequence[Build],
+    client: ConcourseClient,
+    matcher: EvidenceMatcher,
+    cache: EvidenceCache | None,
+    log: Log,
+) -> tuple[list[Evidence], list[int]]:
+    """Evidence from each build (cached, else streamed), and the builds we may not read."""
+    evidence: list[Evidence] = []
+    unreadable: list[int] = []
+    for build in builds:
+        found = cache.lookup(build) if cache else None
+        if found is None:
+            stream = client.build_events(build.id)
+            try:
+                found = matcher.match_build(build, stream)
+            except ConcourseError as error:
+                if error.status not in _SKIPPABLE:
+                    raise
+                # A public pipeline's private job (403), or a build deleted meanwhile (404):
+                # one build we may not read must not blind the whole scan.
+                log.debug(error.message)
+                unreadable.append(build.id)
+                continue
+            if cache and stream.complete:
+                cache.store(build, found)
+        for item in found:
+            log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
+        evidence += found
+    return evidence, unreadable
 
 
 def summary_line(report: Report) -> str:
@@ -87,6 +131,8 @@ def summary_line(report: Report) -> str:
         f"fleet-guard: {report.status}"
         + (f" ({', '.join(report.advisory_ids)})" if report.advisory_ids else "")
         + f"; {len(report.workers)} workers, {s.builds_listed} builds listed, "
-        f"{s.builds_read} read, {len(report.findings)} findings ({affecting} affecting), "
+        f"{s.builds_read} read"
+        + (f" ({s.builds_cached} more from cache)" if s.builds_cached else "")
+        + f", {len(report.findings)} findings ({affecting} affecting), "
         f"{s.api_calls} API calls, {s.seconds:.1f}s"
     )

@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fleet_guard.evidence_cache import CACHE_DIR_ENV
 from fleet_guard.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,23 +31,32 @@ class Result:
 
 
 def run_asset(
-    name: str, payload: Any, *args: str, timeout: float = 60, raw: bool = False
+    name: str,
+    payload: Any,
+    *args: str,
+    timeout: float = 60,
+    raw: bool = False,
+    cache_dir: Path | None = None,
 ) -> Result:
     """`assets/NAME ARGS` with JSON on stdin and the venv's python first on PATH, like the image.
 
     `raw=True` sends `payload` as it is, to test what happens with stdin that is not JSON.
+    Each run gets an empty evidence cache unless `cache_dir` shares one between runs, as a
+    reused check container does.
     """
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    done = subprocess.run(
-        [str(ASSETS / name), *args],
-        input=payload if raw else json.dumps(payload),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
+    with tempfile.TemporaryDirectory() as fresh:
+        env[CACHE_DIR_ENV] = str(cache_dir or fresh)
+        done = subprocess.run(
+            [str(ASSETS / name), *args],
+            input=payload if raw else json.dumps(payload),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
     return Result(done.returncode, done.stdout, done.stderr)
 
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleet_guard.simulator import Simulator
+from fleet_guard.simulator import Simulator, load_scenario
 from tests.contract.helpers import PASSWORD, Result, run_asset, source_for
 
 EINTR = "cni-netlink-eintr"
@@ -237,3 +237,30 @@ def test_a_declared_fact_that_evidence_contradicts_is_kept_and_warned_about(inci
     # w-1 and w-3: evidence-only, which still makes the fleet affected.
     assert result.json[0]["status"] == "affected"
     assert EINTR in result.json[0]["advisories"].split(",")
+
+
+def test_a_reused_check_container_does_not_read_finished_builds_again(incident, tmp_path):
+    source = source_for(incident)
+    first = run_asset("check", {"source": source}, cache_dir=tmp_path)
+    incident.clear_requests()
+    second = run_asset("check", {"source": source}, cache_dir=tmp_path)
+    assert first.code == second.code == 0, second.stderr
+    assert second.json == first.json, "the cache must never change the answer"
+    streams = [r for r in incident.requests if r.path.endswith("/events")]
+    assert streams == [], "every errored build had finished, so none is read again"
+    assert "12 more from cache" in second.stderr
+    assert list(tmp_path.iterdir()), "the cache lives where FLEET_GUARD_CACHE_DIR says"
+
+
+def test_builds_whose_events_are_forbidden_are_skipped_and_read_again_next_time(tmp_path):
+    with Simulator(load_scenario("incident")) as sim:
+        # A public pipeline's private job: the build is listed, its events are 403.
+        sim.add_fault({"path": "/api/v1/builds/*/events", "status": 403, "times": 12})
+        first = run_asset("check", {"source": source_for(sim)}, cache_dir=tmp_path)
+        assert first.code == 0, first.stderr
+        assert first.json == [], "nothing could be read, so nothing was found"
+        assert "could not read the events of 12 build(s)" in first.stderr
+        second = run_asset("check", {"source": source_for(sim)}, cache_dir=tmp_path)
+    assert second.code == 0, second.stderr
+    assert "from cache" not in second.stderr
+    assert second.json[0]["status"] == "affected"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -16,9 +16,9 @@ from urllib.parse import quote
 import requests
 
 from fleet_guard.concourse.auth import Credentials
-from fleet_guard.concourse.events import read_events
+from fleet_guard.concourse.events import EventStream
 from fleet_guard.concourse.failures import error_for, not_json, read_error_body
-from fleet_guard.concourse.models import Build, Event, Info, UserInfo, Worker
+from fleet_guard.concourse.models import Build, Info, UserInfo, Worker
 from fleet_guard.concourse.paging import BuildListing, builds_path, list_builds
 from fleet_guard.concourse.retry import RetryPolicy
 from fleet_guard.concourse.session import HttpSession, Params
@@ -106,7 +106,7 @@ class ConcourseClient:
 
         return list_builds(fetch, since=since, max_builds=max_builds, teams=teams)
 
-    def build_events(self, build_id: int, *, max_bytes: int = 8 * 1024 * 1024) -> Iterator[Event]:
+    def build_events(self, build_id: int, *, max_bytes: int = 8 * 1024 * 1024) -> EventStream:
         """The build's events as they stream in; nothing is sent until the first is wanted.
 
         Stop iterating whenever you like: the response is closed then, as it is at `end`.
@@ -126,7 +126,7 @@ class ConcourseClient:
                 not_found=f"there is no build {build_id}",
             )
 
-        return read_events(
+        return EventStream(
             open_stream, max_bytes=max_bytes, log=self._log, label=f"build {build_id} events"
         )
 

@@ -10,7 +10,7 @@ soon as `end` is seen, the byte budget is spent or the caller stops iterating.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,9 +113,41 @@ def to_event(message: Message, log: Log) -> Event | None:
     )
 
 
+class EventStream:
+    """A build's events, iterated once; `complete` says whether the `end` event was reached.
+
+    A caller that remembers what a finished build showed must know the log was read whole:
+    a stream cut short or truncated at `max_bytes` may have missed the error that matters.
+    """
+
+    def __init__(self, open_stream: StreamOpener, *, max_bytes: int, log: Log, label: str) -> None:
+        self._events: Generator[Event, None, None] = read_events(
+            open_stream, max_bytes=max_bytes, log=log, label=label, on_end=self._ended
+        )
+        self.complete = False
+
+    def __iter__(self) -> Iterator[Event]:
+        return self
+
+    def __next__(self) -> Event:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop early: closes the response, as leaving a `for` loop over it does."""
+        self._events.close()
+
+    def _ended(self) -> None:
+        self.complete = True
+
+
 def read_events(
-    open_stream: StreamOpener, *, max_bytes: int, log: Log, label: str
-) -> Iterator[Event]:
+    open_stream: StreamOpener,
+    *,
+    max_bytes: int,
+    log: Log,
+    label: str,
+    on_end: Callable[[], None] = lambda: None,
+) -> Generator[Event, None, None]:
     """Events until `end`; a stream cut short is resumed once after the last event seen.
 
     `max_bytes` counts decoded bytes across both attempts. Stopping early (budget spent, a
@@ -145,6 +177,7 @@ def read_events(
                 for message in parser.feed(chunk):
                     last_id = message.id or last_id
                     if message.name == "end":
+                        on_end()
                         return
                     event = to_event(message, log) if message.name == "event" else None
                     if event is not None:
