@@ -87,3 +87,10 @@ def test_credentials_in_the_url_are_refused_without_being_echoed():
         assert "hunter2" not in Redactor()(error.message)
     else:
         raise AssertionError("a URL with user:password@ must be refused")
+
+
+def test_a_version_that_is_not_an_object_is_refused_before_the_step_runs():
+    ran = []
+    code, out, err = invoke(lambda r, log: ran.append(r) or [], '{"source": {}, "version": "abc"}')
+    assert code == 1 and out == "" and ran == []
+    assert "`version`" in err and "Traceback" not in err

@@ -59,6 +59,13 @@ def run(
     if not isinstance(payload, dict):
         stderr.write("fleet-guard: stdin must be a JSON object with `source`.\n")
         return 1
+    version = payload.get("version")
+    if version is not None and not isinstance(version, dict):
+        stderr.write(
+            "fleet-guard: `version` on stdin must be a JSON object of strings, such as the "
+            "one check emitted; leave it out for a first check.\n"
+        )
+        return 1
     source = payload.get("source")
     log = Log(debug=_debug(source), redactor=Redactor(_secrets(source)), stream=stderr)
     if needs_directory and len(argv) < 2:
@@ -67,7 +74,7 @@ def run(
     request = Request(
         source=source,
         params=payload.get("params"),
-        version=payload.get("version") or None,
+        version=version or None,
         directory=argv[1] if len(argv) > 1 else None,
     )
     try:
