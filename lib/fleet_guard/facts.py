@@ -48,6 +48,11 @@ DECLARABLE_FACTS: tuple[str, ...] = (
 FACT_NAMES: tuple[str, ...] = (*DECLARABLE_FACTS, "platform", "state", "worker_api")
 
 
+def web_facts(info: Info) -> dict[str, str]:
+    """Facts about the web node, which a rule's `differs_from` compares a worker fact with."""
+    return {"web.worker_version": info.worker_version, "web.concourse": info.version}
+
+
 class FactSource(StrEnum):
     """Precedence, strongest first: what the operator declared beats what we saw or inferred."""
 

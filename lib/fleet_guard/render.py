@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from fleet_guard.advisories.engine import Finding, judge
 from fleet_guard.advisories.model import Advisory, Outcome
-from fleet_guard.facts import Fact
+from fleet_guard.facts import Fact, web_facts
 from fleet_guard.report import Report, unknown_facts
 
 MAX_EVIDENCE_LINES = 10
@@ -113,7 +113,7 @@ def _evidence(finding: Finding) -> list[str]:
 def render_explanation(report: Report, advisory: Advisory, workers: Sequence[str]) -> str:
     """Why each worker got its outcome: every condition with the fact and its source."""
     evidence = [e for f in report.findings for e in f.evidence]
-    web = {"web.worker_version": report.info.worker_version, "web.concourse": report.info.version}
+    web = web_facts(report.info)
     lines = [f"{advisory.id} [{advisory.severity}]: {advisory.summary}", ""]
     for name in workers:
         own = [e for e in evidence if e.worker == name]

@@ -19,7 +19,7 @@ from fleet_guard.config import SourceConfig
 from fleet_guard.errors import ConcourseError
 from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
 from fleet_guard.evidence_cache import EvidenceCache
-from fleet_guard.facts import gather_facts
+from fleet_guard.facts import gather_facts, web_facts
 from fleet_guard.log import Log
 from fleet_guard.report import Report, Scanned
 
@@ -56,8 +56,7 @@ def scan_fleet(
     facts = fleet.workers
     if cache:
         cache.save(listing.builds)
-    web = {"web.worker_version": info.worker_version, "web.concourse": info.version}
-    findings = evaluate(rules, facts, evidence, web)
+    findings = evaluate(rules, facts, evidence, web_facts(info))
     if unreadable:
         shown = ", ".join(str(i) for i in unreadable[:5]) + (" …" if len(unreadable) > 5 else "")
         log.warn(
