@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from fleet_guard.advisories.engine import evaluate
 from fleet_guard.advisories.loader import load_advisories
 from fleet_guard.advisories.model import Advisory
-from fleet_guard.advisories.releases import ReleaseTable
 from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.concourse.models import Build
 from fleet_guard.config import SourceConfig
@@ -20,6 +19,7 @@ from fleet_guard.errors import ConcourseError
 from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
 from fleet_guard.evidence_cache import EvidenceCache
 from fleet_guard.facts import gather_facts, web_facts
+from fleet_guard.facts.releases import ReleaseTable
 from fleet_guard.log import Log
 from fleet_guard.report import Report, Scanned
 

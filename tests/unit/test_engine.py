@@ -15,11 +15,11 @@ from fleet_guard.advisories.engine import (
 )
 from fleet_guard.advisories.loader import compile_rule, load_builtin_rules
 from fleet_guard.advisories.model import Condition, Outcome
-from fleet_guard.advisories.releases import ReleaseTable
 from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.config import SourceConfig
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact, FactSource, build_facts
+from fleet_guard.facts.releases import ReleaseTable
 
 RULES = load_builtin_rules()
 BY_ID = {r.id: r for r in RULES}

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from fleet_guard.advisories.releases import ReleaseTable
 from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.config import SourceConfig, WorkerFactsOverride
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact, FactSource, build_facts, gather_facts, matching_override
+from fleet_guard.facts.releases import ReleaseTable
 
 TABLE = ReleaseTable.load()
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fleet_guard import schema
-from fleet_guard.advisories.releases import Confidence, ReleaseTable, ReleaseTableError
+from fleet_guard.facts.releases import Confidence, ReleaseTable, ReleaseTableError
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def table() -> ReleaseTable:
 
 
 def _raw() -> Any:
-    path = resources.files("fleet_guard.advisories").joinpath("data", "releases.json")
+    path = resources.files("fleet_guard.facts").joinpath("data", "releases.json")
     return json.loads(path.read_text("utf-8"))
 
 

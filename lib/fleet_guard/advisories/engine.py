@@ -19,7 +19,7 @@ worker's software to suspect, so with no evidence it is `clear`, not `possible` 
 Evidence counts for an advisory only when `Evidence.advisory` is its id. `explained_by` is
 applied earlier, by the evidence matcher: an event that a more specific advisory explains is
 never recorded as evidence for the generic one. Facts implied by evidence are already in the
-facts (see facts.py), which is how a worker with a CNI error and no declared runtime becomes
+facts (see facts/gather.py), which is how a worker with a CNI error and no declared runtime becomes
 `matched`. Evidence that no worker could be named for becomes an `evidence-only` finding
 without workers.
 """

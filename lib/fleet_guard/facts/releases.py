@@ -78,7 +78,7 @@ class ReleaseTable:
     @classmethod
     def load(cls) -> ReleaseTable:
         """The packaged table, validated against schemas/releases.json."""
-        path = resources.files("fleet_guard.advisories").joinpath("data", "releases.json")
+        path = resources.files("fleet_guard.facts").joinpath("data", "releases.json")
         return cls.from_data(json.loads(path.read_text("utf-8")))
 
     @classmethod

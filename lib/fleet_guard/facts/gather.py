@@ -24,75 +24,18 @@ a conflict: correcting inferences is what declaring facts is for.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable, Sequence
 
-from fleet_guard.advisories.releases import COMPONENT_NAMES, ReleaseTable
 from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.config import SourceConfig, WorkerFactsOverride
 from fleet_guard.evidence import Evidence
-
-# Facts an operator may declare in `source.facts` / `source.worker_facts`.
-DECLARABLE_FACTS: tuple[str, ...] = (
-    "concourse",
-    "runtime",
-    "cni_plugins",
-    "containerd",
-    "runc",
-    "kernel",
-    "cgroup",
-)
-
-# Every fact a worker can have: the declarable ones plus what only the API can tell.
-FACT_NAMES: tuple[str, ...] = (*DECLARABLE_FACTS, "platform", "state", "worker_api")
+from fleet_guard.facts.model import FACT_NAMES, Fact, FactConflict, FactSource, FleetFacts
+from fleet_guard.facts.releases import COMPONENT_NAMES, ReleaseTable
 
 
 def web_facts(info: Info) -> dict[str, str]:
     """Facts about the web node, which a rule's `differs_from` compares a worker fact with."""
     return {"web.worker_version": info.worker_version, "web.concourse": info.version}
-
-
-class FactSource(StrEnum):
-    """Precedence, strongest first: what the operator declared beats what we saw or inferred."""
-
-    OPERATOR = "operator"
-    OBSERVED = "observed"
-    INFERRED = "inferred"
-
-
-@dataclass(frozen=True)
-class Fact:
-    value: str
-    source: FactSource
-    # Why we believe it, for a person: "source.worker_facts[1]", "release table 7.12.0 (high)".
-    detail: str = ""
-
-
-WorkerFacts = Mapping[str, Fact]
-
-
-@dataclass(frozen=True)
-class FactConflict:
-    """Two sources disagree about one fact of one worker; `kept` won by precedence."""
-
-    worker: str
-    fact: str
-    kept: Fact
-    ignored: Fact
-
-    def describe(self) -> str:
-        return (
-            f"worker {self.worker}: {self.fact} is {self.kept.value!r} ({self.kept.source}: "
-            f"{self.kept.detail}) but {self.ignored.source} says {self.ignored.value!r} "
-            f"({self.ignored.detail}); keeping {self.kept.value!r}"
-        )
-
-
-@dataclass(frozen=True)
-class FleetFacts:
-    workers: dict[str, dict[str, Fact]]
-    conflicts: tuple[FactConflict, ...] = ()
 
 
 def build_facts(
