@@ -1,4 +1,4 @@
-"""The report for a person: Markdown that reads well both rendered and in a terminal.
+"""summary.md: the report for a person, Markdown that reads well both rendered and in a terminal.
 
 Status first, then one section per finding: who is affected, the builds that prove it, and
 what to do. Used for `summary.md`, `fleet-guard scan` and the demo.
@@ -6,11 +6,11 @@ what to do. Used for `summary.md`, `fleet-guard scan` and the demo.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from fleet_guard.advisories.engine import Finding, judge
-from fleet_guard.advisories.model import Advisory, Outcome
-from fleet_guard.facts import Fact, web_facts
+from fleet_guard.advisories.engine import Finding
+from fleet_guard.advisories.model import Outcome
+from fleet_guard.facts import Fact
 from fleet_guard.report import Report, unknown_facts
 
 MAX_EVIDENCE_LINES = 10
@@ -108,25 +108,3 @@ def _evidence(finding: Finding) -> list[str]:
         lines.append(f"- … and {len(items) - MAX_EVIDENCE_LINES} more in report.json")
     lines.append("")
     return lines
-
-
-def render_explanation(report: Report, advisory: Advisory, workers: Sequence[str]) -> str:
-    """Why each worker got its outcome: every condition with the fact and its source."""
-    evidence = [e for f in report.findings for e in f.evidence]
-    web = web_facts(report.info)
-    lines = [f"{advisory.id} [{advisory.severity}]: {advisory.summary}", ""]
-    for name in workers:
-        own = [e for e in evidence if e.worker == name]
-        verdict = judge(advisory, name, report.facts.get(name, {}), own, web)
-        lines.append(f"{name}: {verdict.outcome.value}")
-        for result in verdict.conditions:
-            state = {True: "true", False: "false", None: "unknown"}[result.result]
-            fact = result.value
-            seen = f"{fact.value} ({fact.source.value}: {fact.detail})" if fact else "not known"
-            lines.append(f"  {result.fact:<12} {result.test:<24} {state:<8} {seen}")
-        count = len(verdict.evidence)
-        needed = "required" if advisory.evidence_required else "optional"
-        newest = f", newest build {verdict.evidence[0].build_id}" if count else ""
-        lines.append(f"  {'evidence':<12} {needed:<24} {count} matching error(s){newest}")
-        lines.append("")
-    return "\n".join(lines)
