@@ -185,7 +185,9 @@ def test_a_huge_log_is_cut_at_max_bytes(serve):
     server = serve(script)
     client, stderr = client_for(server)
     started = time.monotonic()
-    events = list(client.build_events(9, max_bytes=64 * 1024))
+    stream = client.build_events(9, max_bytes=64 * 1024)
+    events = list(stream)
+    assert stream.outcome == "over_cap" and not stream.complete
     assert time.monotonic() - started < 5
     assert 40 < len(events) < 70  # about 64 KiB worth of ~1 KiB events
     assert "truncated at max_bytes" in stderr.getvalue()
@@ -208,7 +210,9 @@ def test_a_stream_cut_before_end_is_resumed_once_after_the_last_event(serve):
 
     server = serve(script)
     client, stderr = client_for(server)
-    events = list(client.build_events(3))
+    stream = client.build_events(3)
+    events = list(stream)
+    assert stream.outcome == "complete"
     assert [e.event_id for e in events] == ["0", "1", "2", "3", "4"]
     assert [r[1].get("Last-Event-ID") for r in server.requests] == [None, "2"]
     assert "resuming after event 2" in stderr.getvalue()
@@ -222,7 +226,9 @@ def test_a_stream_cut_twice_gives_up_with_the_events_it_has(serve):
 
     server = serve(script)
     client, stderr = client_for(server)
-    events = list(client.build_events(3))
+    stream = client.build_events(3)
+    events = list(stream)
+    assert stream.outcome == "cut"
     assert [e.event_id for e in events] == ["1", "2"]
     assert len(server.requests) == 2
     assert "log incomplete" in stderr.getvalue()

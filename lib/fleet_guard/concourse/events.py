@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -113,18 +114,33 @@ def to_event(message: Message, log: Log) -> Event | None:
     )
 
 
+class StreamOutcome(StrEnum):
+    """How reading one build's events ended. Only `complete` means the log was read whole;
+    the others are part of the scan's coverage, because the error that matters may be in
+    the part not read."""
+
+    COMPLETE = "complete"  # the `end` event was reached
+    CUT = "cut"  # ended before `end` even after resuming, stalled, or could not resume
+    OVER_CAP = "over_cap"  # stopped at `max_bytes`
+
+
 class EventStream:
-    """A build's events, iterated once; `complete` says whether the `end` event was reached.
+    """A build's events, iterated once; `outcome` says how the reading ended.
 
     A caller that remembers what a finished build showed must know the log was read whole:
     a stream cut short or truncated at `max_bytes` may have missed the error that matters.
+    Until iteration has ended, `outcome` is `cut` (not read whole).
     """
 
     def __init__(self, open_stream: StreamOpener, *, max_bytes: int, log: Log, label: str) -> None:
         self._events: Generator[Event, None, None] = read_events(
-            open_stream, max_bytes=max_bytes, log=log, label=label, on_end=self._ended
+            open_stream, max_bytes=max_bytes, log=log, label=label, on_outcome=self._ended
         )
-        self.complete = False
+        self.outcome = StreamOutcome.CUT
+
+    @property
+    def complete(self) -> bool:
+        return self.outcome is StreamOutcome.COMPLETE
 
     def __iter__(self) -> Iterator[Event]:
         return self
@@ -136,8 +152,8 @@ class EventStream:
         """Stop early: closes the response, as leaving a `for` loop over it does."""
         self._events.close()
 
-    def _ended(self) -> None:
-        self.complete = True
+    def _ended(self, outcome: StreamOutcome) -> None:
+        self.outcome = outcome
 
 
 def read_events(
@@ -146,13 +162,13 @@ def read_events(
     max_bytes: int,
     log: Log,
     label: str,
-    on_end: Callable[[], None] = lambda: None,
+    on_outcome: Callable[[StreamOutcome], None] = lambda _: None,
 ) -> Generator[Event, None, None]:
     """Events until `end`; a stream cut short is resumed once after the last event seen.
 
     `max_bytes` counts decoded bytes across both attempts. Stopping early (budget spent, a
     second cut, a stall) is logged at debug and the events so far stand: for finding failures
-    a partial log beats none.
+    a partial log beats none. `on_outcome` hears how it ended, unless the caller stopped first.
     """
     spent = 0
     last_id: str | None = None
@@ -165,6 +181,7 @@ def read_events(
             if attempt == 1:
                 raise
             log.debug(f"{label}: could not resume, the log is incomplete: {exc.message}")
+            on_outcome(StreamOutcome.CUT)
             return
         parser = SseParser()
         outcome = "eof"
@@ -177,16 +194,18 @@ def read_events(
                 for message in parser.feed(chunk):
                     last_id = message.id or last_id
                     if message.name == "end":
-                        on_end()
+                        on_outcome(StreamOutcome.COMPLETE)
                         return
                     event = to_event(message, log) if message.name == "event" else None
                     if event is not None:
                         yield event
                 if outcome == "truncated":
                     log.debug(f"{label}: log truncated at max_bytes ({max_bytes} bytes)")
+                    on_outcome(StreamOutcome.OVER_CAP)
                     return
         except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
             log.debug(f"{label}: no data for the read timeout; the build may still be running")
+            on_outcome(StreamOutcome.CUT)
             return
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             outcome = type(exc).__name__
@@ -194,6 +213,7 @@ def read_events(
             response.close()
         if attempt == 2:
             log.debug(f"{label}: stream ended before `end` again ({outcome}); log incomplete")
+            on_outcome(StreamOutcome.CUT)
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:
