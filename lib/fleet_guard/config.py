@@ -35,6 +35,7 @@ class SourceConfig:
     window: str = "24h"
     window_seconds: int = 24 * 3600
     max_builds: int = 1000
+    max_log_bytes: int = 128 * 1024 * 1024
     scan_statuses: tuple[str, ...] = ("errored",)
     severity: Severity = Severity.HIGH
     emit: str = "affected"
@@ -108,6 +109,7 @@ def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
         window=window,
         window_seconds=parse_window(window),
         max_builds=int(raw.get("max_builds", 1000)),
+        max_log_bytes=int(raw.get("max_log_bytes", 128 * 1024 * 1024)),
         scan_statuses=tuple(raw.get("scan_statuses") or ("errored",)),
         severity=Severity.parse(str(raw.get("severity", "high"))),
         emit=str(raw.get("emit", "affected")),

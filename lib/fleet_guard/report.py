@@ -17,7 +17,85 @@ from fleet_guard.concourse.models import Build, Info, Worker
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
 from fleet_guard.severity import Severity
-from fleet_guard.version import AFFECTED, HEALTHY, Version
+from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE, Version
+
+# Why a listed build's log was not read whole, in the order reports show them, with the fix.
+UNREAD_REASONS: Mapping[str, str] = {
+    "forbidden": "their events were refused (401/403): grant these credentials the viewer role "
+    "on the team{teams}, or limit source.teams to teams they can read",
+    "gone": "they were deleted or reaped meanwhile (404); nothing to fix, but they were not seen",
+    "server_error": "the web node failed or did not answer, even after retries; see its logs, "
+    "and shorten source.window if it is overloaded",
+    "cut": "their event streams ended before the `end` event, even after resuming; check "
+    "proxies in front of the web node for stream time-outs",
+    "over_cap": "their logs are larger than source.max_log_bytes ({max_log_bytes} bytes); raise "
+    "max_log_bytes",
+}
+
+
+@dataclass(frozen=True)
+class UnreadBuild:
+    """A listed build whose log was not read whole, and why (a key of UNREAD_REASONS)."""
+
+    build_id: int
+    team: str
+    pipeline: str | None
+    job: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the scan could not see. A verdict that ignores this is blind: `healthy` must mean
+    "looked everywhere in scope and found nothing", so anything here makes it `incomplete`."""
+
+    unread: Sequence[UnreadBuild] = ()
+    # Teams in source.teams whose builds could not be listed at all.
+    teams_not_visible: Sequence[str] = ()
+    # Listing stopped at source.max_builds before the window ended.
+    listing_capped: bool = False
+    window: str = ""
+    max_builds: int = 0
+    max_log_bytes: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return not (self.unread or self.teams_not_visible or self.listing_capped)
+
+    def counts(self) -> dict[str, int]:
+        """Builds not read whole, per reason; every reason present, zero or not."""
+        counts = dict.fromkeys(UNREAD_REASONS, 0)
+        for item in self.unread:
+            counts[item.reason] = counts.get(item.reason, 0) + 1
+        return counts
+
+    def problems(self) -> list[str]:
+        """One sentence per gap, each saying what was missed and how to fix it."""
+        lines = []
+        for reason, count in self.counts().items():
+            if not count:
+                continue
+            builds = [u for u in self.unread if u.reason == reason]
+            teams = sorted({u.team for u in builds if u.team})
+            shown = ", ".join(str(u.build_id) for u in builds[:5]) + (
+                " …" if len(builds) > 5 else ""
+            )
+            fix = UNREAD_REASONS[reason].format(
+                teams=f" {', '.join(teams)}" if teams else "", max_log_bytes=self.max_log_bytes
+            )
+            lines.append(f"{count} build(s) not read whole ({shown}): {fix}")
+        if self.teams_not_visible:
+            lines.append(
+                f"team(s) {', '.join(self.teams_not_visible)} in source.teams could not be "
+                "listed (no such team, or no access): check the names, or grant these "
+                "credentials a role there"
+            )
+        if self.listing_capped:
+            lines.append(
+                f"listing stopped at source.max_builds ({self.max_builds}) before the "
+                f"{self.window} window ended: raise max_builds or shorten window"
+            )
+        return lines
 
 
 @dataclass(frozen=True)
@@ -46,6 +124,7 @@ class Report:
     generated_at: str
     # Every build listed, so remediation can rerun evidence builds without listing them again.
     builds: Sequence[Build] = ()
+    coverage: Coverage = Coverage()
 
     @property
     def affecting(self) -> list[Finding]:
@@ -56,12 +135,23 @@ class Report:
 
     @property
     def status(self) -> str:
-        return AFFECTED if self.affecting else HEALTHY
+        """Affecting findings win; otherwise a scan that missed something is never healthy."""
+        if self.affecting:
+            return AFFECTED
+        return HEALTHY if self.coverage.complete else INCOMPLETE
 
     @property
     def fingerprint(self) -> str:
-        """Stable over (advisory, outcome, workers): new evidence on a known worker keeps it."""
-        key = sorted([f.advisory.id, f.outcome.value, sorted(f.workers)] for f in self.affecting)
+        """Stable over (advisory, outcome, workers): new evidence on a known worker keeps it.
+
+        An incomplete scan with nothing affecting gets its own fingerprint, so that with
+        `emit: all` the step from healthy to incomplete (and back) is a new version.
+        """
+        key: list[Any] = sorted(
+            [f.advisory.id, f.outcome.value, sorted(f.workers)] for f in self.affecting
+        )
+        if self.status == INCOMPLETE:
+            key.append(INCOMPLETE)
         digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
         return digest[:16]
 
@@ -111,7 +201,29 @@ def report_json(report: Report) -> dict[str, Any]:
             "capped": report.scanned.capped,
             "seconds": round(report.scanned.seconds, 3),
         },
+        "coverage": coverage_json(report.coverage),
         "generated_at": report.generated_at,
+    }
+
+
+def coverage_json(coverage: Coverage) -> dict[str, Any]:
+    return {
+        "complete": coverage.complete,
+        "builds_not_read": coverage.counts(),
+        "unread": [
+            {
+                "build_id": u.build_id,
+                "team": u.team,
+                "pipeline": u.pipeline,
+                "job": u.job,
+                "reason": u.reason,
+            }
+            for u in coverage.unread
+        ],
+        "teams_not_visible": list(coverage.teams_not_visible),
+        "listing_capped": coverage.listing_capped,
+        "max_log_bytes": coverage.max_log_bytes,
+        "problems": coverage.problems(),
     }
 
 

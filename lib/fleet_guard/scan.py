@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleet_guard.advisories.engine import evaluate
 from fleet_guard.advisories.loader import load_advisories
 from fleet_guard.advisories.model import Advisory
 from fleet_guard.concourse.client import ConcourseClient
+from fleet_guard.concourse.events import StreamOutcome
 from fleet_guard.concourse.models import Build
 from fleet_guard.config import SourceConfig
 from fleet_guard.errors import ConcourseError
@@ -21,10 +23,24 @@ from fleet_guard.evidence_cache import EvidenceCache
 from fleet_guard.facts import gather_facts, web_facts
 from fleet_guard.facts.releases import ReleaseTable
 from fleet_guard.log import Log
-from fleet_guard.report import Report, Scanned
+from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild
 
-# Statuses of one build's event stream that skip that build instead of failing the scan.
-_SKIPPABLE = (403, 404)
+# How a build was read besides the stream outcomes and the UNREAD_REASONS of report.py.
+CACHED = "cached"
+
+
+@dataclass(frozen=True)
+class BuildRead:
+    """One build's evidence and how its log was read: `complete`, `cached`, or a reason it was
+    not read whole (a key of report.UNREAD_REASONS). Evidence from a partial read stands."""
+
+    build: Build
+    evidence: list[Evidence]
+    outcome: str
+
+    @property
+    def whole(self) -> bool:
+        return self.outcome in (StreamOutcome.COMPLETE, CACHED)
 
 
 def scan_fleet(
@@ -47,7 +63,19 @@ def scan_fleet(
     )
     to_read = builds_to_read(listing.builds, config.scan_statuses)
     matcher = EvidenceMatcher(rules, base_url=config.url, redact=log.redact)
-    evidence, unreadable = _collect_evidence(to_read, client, matcher, cache, log)
+    reads = [
+        read_build(build, client, matcher, cache, log, max_bytes=config.max_log_bytes)
+        for build in to_read
+    ]
+    evidence = [item for read in reads for item in read.evidence]
+    coverage = Coverage(
+        unread=tuple(_unread(read) for read in reads if not read.whole),
+        teams_not_visible=listing.teams_not_visible,
+        listing_capped=listing.capped,
+        window=config.window,
+        max_builds=config.max_builds,
+        max_log_bytes=config.max_log_bytes,
+    )
 
     fleet = gather_facts(workers, info, config, evidence, ReleaseTable.load())
     for conflict in fleet.conflicts:
@@ -57,18 +85,9 @@ def scan_fleet(
     if cache:
         cache.save(listing.builds)
     findings = evaluate(rules, facts, evidence, web_facts(info))
-    if unreadable:
-        shown = ", ".join(str(i) for i in unreadable[:5]) + (" …" if len(unreadable) > 5 else "")
-        log.warn(
-            f"could not read the events of {len(unreadable)} build(s) ({shown}): their jobs are "
-            "private to teams these credentials hold no role in, or they were deleted; give the "
-            "user the viewer role there, or limit source.teams"
-        )
-    if listing.capped:
-        log.warn(
-            f"stopped listing builds at source.max_builds ({config.max_builds}) before the "
-            f"{config.window} window ended; raise max_builds or shorten window to see them all"
-        )
+    for problem in coverage.problems():
+        # At the default log level on every step: a verdict that could not see everything.
+        log.warn(f"incomplete scan: {problem}")
     return Report(
         url=config.url,
         info=info,
@@ -79,47 +98,63 @@ def scan_fleet(
         scanned=Scanned(
             window=config.window,
             builds_listed=len(listing.builds),
-            builds_read=len(to_read) - len(unreadable) - (cache.hits if cache else 0),
-            builds_cached=cache.hits if cache else 0,
+            builds_read=sum(1 for r in reads if r.outcome in _STREAMED),
+            builds_cached=sum(1 for r in reads if r.outcome == CACHED),
             api_calls=client.calls,
             capped=listing.capped,
             seconds=time.monotonic() - started,
         ),
         generated_at=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         builds=listing.builds,
+        coverage=coverage,
     )
 
 
-def _collect_evidence(
-    builds: Sequence[Build],
+# Outcomes where the stream was opened and read, whole or not.
+_STREAMED = frozenset(StreamOutcome)
+
+
+def read_build(
+    build: Build,
     client: ConcourseClient,
     matcher: EvidenceMatcher,
     cache: EvidenceCache | None,
     log: Log,
-) -> tuple[list[Evidence], list[int]]:
-    """Evidence from each build (cached, else streamed), and the builds we may not read."""
-    evidence: list[Evidence] = []
-    unreadable: list[int] = []
-    for build in builds:
-        found = cache.lookup(build) if cache else None
-        if found is None:
-            stream = client.build_events(build.id)
-            try:
-                found = matcher.match_build(build, stream)
-            except ConcourseError as error:
-                if error.status not in _SKIPPABLE:
-                    raise
-                # A public pipeline's private job (403), or a build deleted meanwhile (404):
-                # one build we may not read must not blind the whole scan.
-                log.debug(error.message)
-                unreadable.append(build.id)
-                continue
-            if cache and stream.complete:
-                cache.store(build, found)
-        for item in found:
-            log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
-        evidence += found
-    return evidence, unreadable
+    *,
+    max_bytes: int,
+) -> BuildRead:
+    """One build's evidence (cached, else streamed); never raises for a build we cannot read.
+
+    Whatever the status (403 private job, 404 deleted, 5xx after retries, no answer), one bad
+    build must not blind the whole scan: it is skipped and counted in the coverage.
+    """
+    found = cache.lookup(build) if cache else None
+    if found is not None:
+        return BuildRead(build, found, CACHED)
+    stream = client.build_events(build.id, max_bytes=max_bytes)
+    try:
+        found = matcher.match_build(build, stream)
+    except ConcourseError as error:
+        log.debug(error.message)
+        return BuildRead(build, [], _error_reason(error))
+    if cache and stream.complete:
+        cache.store(build, found)
+    for item in found:
+        log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
+    return BuildRead(build, found, stream.outcome)
+
+
+def _error_reason(error: ConcourseError) -> str:
+    if error.status in (401, 403):
+        return "forbidden"
+    if error.status == 404:
+        return "gone"
+    return "server_error"
+
+
+def _unread(read: BuildRead) -> UnreadBuild:
+    b = read.build
+    return UnreadBuild(b.id, b.team_name, b.pipeline_name, b.job_name, str(read.outcome))
 
 
 def summary_line(report: Report) -> str:

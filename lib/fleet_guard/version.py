@@ -13,6 +13,8 @@ from typing import Any
 
 AFFECTED = "affected"
 HEALTHY = "healthy"
+# Nothing affecting found, but the scan missed part of its scope (see report.Coverage).
+INCOMPLETE = "incomplete"
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,12 @@ def check_versions(
 ) -> list[dict[str, str]]:
     """The list `check` prints: oldest first, the given version echoed unchanged when kept.
 
-    With `emit: affected` a healthy state is never emitted: the last affected version stays
-    the latest, so recovering and relapsing into the *same* state does not trigger again
-    (use `emit: all` for that).
+    With `emit: affected` a healthy or incomplete state is never emitted: the last affected
+    version stays the latest, so recovering and relapsing into the *same* state does not
+    trigger again (use `emit: all` for that). An incomplete state has nothing to remediate;
+    every step warns about it instead, and the gate fails on it.
     """
-    quiet = emit == "affected" and current.status == HEALTHY
+    quiet = emit == "affected" and current.status in (HEALTHY, INCOMPLETE)
     if given is None:
         return [] if quiet else [_with_seq(current, 1).to_json()]
     previous = Version.from_json(given)

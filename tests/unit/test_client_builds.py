@@ -169,10 +169,19 @@ def test_teams_are_paged_one_after_the_other_within_one_max_builds(atc):
     ]
 
 
-def test_an_unknown_team_is_named(atc):
+def test_a_team_that_cannot_be_listed_is_named_and_the_others_still_listed(atc):
     atc.get(f"{URL}/api/v1/teams/nope/builds", status=404)
-    with pytest.raises(ConcourseError, match=r"no team 'nope'; check source\.teams"):
-        make().list_builds(since=0, max_builds=5, teams=("nope",))
+    atc.get(f"{URL}/api/v1/teams/hidden/builds", status=403)
+    atc.get(f"{URL}/api/v1/teams/platform/builds", json=[build(5, 100)])
+    listing = make().list_builds(since=0, max_builds=5, teams=("nope", "hidden", "platform"))
+    assert listing.teams_not_visible == ("nope", "hidden")
+    assert [b.id for b in listing.builds] == [5]
+
+
+def test_the_all_builds_listing_failing_still_fails(atc):
+    atc.get(f"{URL}/api/v1/builds", status=403)
+    with pytest.raises(ConcourseError, match="403"):
+        make().list_builds(since=0, max_builds=5)
 
 
 def test_a_build_list_that_is_not_build_json_is_a_message(atc):

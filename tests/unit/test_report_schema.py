@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 from fleet_guard.advisories.engine import Finding
 from fleet_guard.advisories.loader import load_builtin_rules
@@ -10,7 +11,7 @@ from fleet_guard.advisories.model import Outcome
 from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact, FactSource
-from fleet_guard.report import Report, Scanned, report_json
+from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild, report_json
 from fleet_guard.schema import problems
 from fleet_guard.severity import Severity
 
@@ -128,3 +129,41 @@ def test_a_field_the_schema_does_not_know_fails_so_drift_is_caught():
             target = target[part]
         target["surprise"] = 1
         assert any("surprise: unknown key" in p for p in problems(broken, "report", "report"))
+
+
+def test_coverage_validates_and_makes_an_unaffected_scan_incomplete():
+    gaps = Coverage(
+        unread=(
+            UnreadBuild(7, "platform", "backend", "unit", "forbidden"),
+            UnreadBuild(8, "oss", None, None, "over_cap"),
+        ),
+        teams_not_visible=("secret",),
+        max_log_bytes=65536,
+    )
+    calm = replace(sample_report(), findings=[], coverage=gaps)
+    document = report_json(calm)
+    assert problems(document, "report", where="report") == []
+    assert document["status"] == "incomplete"
+    assert document["coverage"]["builds_not_read"] == {
+        "forbidden": 1,
+        "gone": 0,
+        "server_error": 0,
+        "cut": 0,
+        "over_cap": 1,
+    }
+    said = " ".join(document["coverage"]["problems"])
+    assert "viewer role on the team platform" in said
+    assert "raise max_log_bytes" in said and "65536" in said
+    assert "secret" in said
+    healthy = replace(calm, coverage=Coverage())
+    assert healthy.status == "healthy"
+    assert healthy.fingerprint != calm.fingerprint, "emit: all sees the step to incomplete"
+    assert calm.version().status == "incomplete"
+
+
+def test_affecting_findings_beat_coverage_gaps():
+    gaps = Coverage(listing_capped=True, max_builds=10, window="24h")
+    report = replace(sample_report(), coverage=gaps)
+    assert report.status == "affected"
+    assert report.fingerprint == sample_report().fingerprint
+    assert any("max_builds (10)" in p for p in report_json(report)["coverage"]["problems"])

@@ -52,3 +52,10 @@ def test_a_foreign_version_does_not_wedge_the_resource():
     given = {"ref": "abc"}
     versions = check_versions(given, AFFECTED, emit="affected")
     assert versions == [given, AFFECTED.to_json() | {"seq": "1"}]
+
+
+def test_an_incomplete_state_is_quiet_with_emit_affected_and_emitted_with_emit_all():
+    blind = Version("feedfacefeedface", 0, "incomplete", ())
+    assert check_versions(None, blind, emit="affected") == []
+    [emitted] = check_versions(None, blind, emit="all")
+    assert emitted["status"] == "incomplete"

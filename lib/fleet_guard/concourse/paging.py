@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, urlsplit
 
 from fleet_guard.concourse.models import Build
+from fleet_guard.errors import ConcourseError
 
 PAGE_SIZE = 100  # the ATC's own default; it has no maximum, but large pages are slow queries
 
@@ -26,6 +27,8 @@ class BuildListing:
     builds: list[Build]
     pages: int
     capped: bool  # stopped at max_builds while more builds may have been in the window
+    # Teams of source.teams whose builds could not be listed (403/404): part of the coverage.
+    teams_not_visible: tuple[str, ...] = ()
 
 
 def list_builds(
@@ -45,14 +48,23 @@ def list_builds(
     collected: list[Build] = []
     pages = 0
     capped = False
-    for path in [builds_path(team) for team in teams] or [builds_path(None)]:
-        walk = _TeamWalk(fetch, path, since=since, limit=max_builds - len(collected))
-        collected += walk.run()
+    hidden: list[str] = []
+    every: Sequence[str | None] = teams or [None]
+    for team in every:
+        walk = _TeamWalk(fetch, builds_path(team), since=since, limit=max_builds - len(collected))
+        try:
+            collected += walk.run()
+        except ConcourseError as error:
+            if team is None or error.status not in (403, 404):
+                raise
+            hidden.append(team)  # one team we may not list must not blind the others
         pages += walk.pages
         if walk.capped:
             capped = True
             break
-    return BuildListing(builds=collected, pages=pages, capped=capped)
+    return BuildListing(
+        builds=collected, pages=pages, capped=capped, teams_not_visible=tuple(hidden)
+    )
 
 
 def builds_path(team: str | None) -> str:

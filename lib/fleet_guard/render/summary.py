@@ -18,6 +18,7 @@ MAX_EVIDENCE_LINES = 10
 
 def render_markdown(report: Report) -> str:
     lines = [f"# Fleet Guard: {report.status.upper()}", ""]
+    lines += coverage_lines(report)
     lines += _overview(report)
     shown = list(report.findings)
     if not shown:
@@ -34,6 +35,14 @@ def render_markdown(report: Report) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def coverage_lines(report: Report) -> list[str]:
+    """What the scan could not see, at the top: a verdict is only as good as its coverage."""
+    gaps = report.coverage.problems()
+    if not gaps:
+        return []
+    return ["**The scan could not see everything:**", *(f"- {gap}" for gap in gaps), ""]
 
 
 def _overview(report: Report) -> list[str]:

@@ -121,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(self._sim_route())
             return
         fault = self.server.recorder.take_fault(self.command, self.req_path, self.query)
+        self.fault = fault
         if fault is not None:
             if fault.delay and self.server.stopping.wait(fault.delay):
                 self.close_connection = True
@@ -434,8 +435,9 @@ class Handler(BaseHTTPRequestHandler):
             if match is None:
                 return Reply(400)
             start = int(match.group(1)) + 1
-        self._record(200)
-        stream_events(self, build, start)
+        self._record(200, fault=self.fault is not None)
+        cut_after = self.fault.cut_after if self.fault is not None else None
+        stream_events(self, build, start, cut_after=cut_after)
         return None
 
     # -- /_sim -------------------------------------------------------------------------------------

@@ -106,6 +106,7 @@ _FAULT_KEYS = {
     "delay",
     "close",
     "after",
+    "cut_after",
 }
 _FEATURE_FLAGS = (
     "across_step",
@@ -487,8 +488,12 @@ class _Loader:
 
     def _fault(self, spec: Any) -> Fault:
         spec = _check_keys(spec, _FAULT_KEYS, "faults[]")
-        if "status" not in spec and not spec.get("close") and not spec.get("delay"):
-            raise ScenarioError("faults[]: a fault needs 'status', 'close' or 'delay'")
+        if (
+            not ({"status", "cut_after"} & set(spec))
+            and not spec.get("close")
+            and not spec.get("delay")
+        ):
+            raise ScenarioError("faults[]: a fault needs 'status', 'close', 'delay' or 'cut_after'")
         retry_after = spec.get("retry_after")
         return Fault(
             path=str(spec["path"]),
@@ -502,6 +507,7 @@ class _Loader:
             delay=float(spec.get("delay", 0.0)),
             close=bool(spec.get("close", False)),
             after=int(spec.get("after", 0)),
+            cut_after=int(spec["cut_after"]) if "cut_after" in spec else None,
         )
 
 

@@ -188,6 +188,7 @@ class Fault:
     `after` lets the first N matching requests through; `times` then limits how many fail
     (-1 = forever). `close` drops the connection without a response; `delay` sleeps first
     (with no `status` and no `close` the request is then served normally: a slow server).
+    `cut_after` ends an event stream cleanly after that many events, before `end`.
     """
 
     path: str
@@ -201,6 +202,7 @@ class Fault:
     delay: float = 0.0
     close: bool = False
     after: int = 0
+    cut_after: int | None = None
     seen: int = 0
     fired: int = 0
 

@@ -82,8 +82,14 @@ class _ChunkWriter:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
 
 
-def stream_events(handler: Handler, build: Build, start: int) -> None:
-    """Streams the build's events, then `end` if it finished, then holds the connection."""
+def stream_events(
+    handler: Handler, build: Build, start: int, *, cut_after: int | None = None
+) -> None:
+    """Streams the build's events, then `end` if it finished, then holds the connection.
+
+    `cut_after` (a fault) ends the body cleanly after that many events, as a proxy that
+    times streams out does: no `end`, so the client has to resume.
+    """
     server = handler.server
     compress = accepts_gzip(handler.headers.get("Accept-Encoding"))
     handler.send_response(200)
@@ -105,6 +111,9 @@ def stream_events(handler: Handler, build: Build, start: int) -> None:
     next_id = start
     try:
         for event_id, env in _envelopes(build, start):
+            if cut_after is not None and next_id - start >= cut_after:
+                handler.wfile.write(b"0\r\n\r\n")  # the terminating chunk: a clean EOF
+                return
             if delay and next_id > start and server.stopping.wait(delay):
                 return
             writer.write(sse_event(event_id, "event", go_json({**env, "event_id": str(event_id)})))
