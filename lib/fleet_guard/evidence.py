@@ -100,7 +100,7 @@ class EvidenceMatcher:
                 continue
             text = self._event_text(event, log_tails)
             for advisory, pattern in self._explained_matches(event.type, text):
-                worker = _attribute(text if event.type == "error" else "", event, placed_on)
+                worker = attribute(text if event.type == "error" else "", event, placed_on)
                 key = (advisory.id, worker)
                 if key not in found:
                     found[key] = self._evidence(advisory, pattern, build, worker, event, text)
@@ -159,7 +159,7 @@ class EvidenceMatcher:
         )
 
 
-def _attribute(message: str, event: Event, placed_on: Mapping[str, str]) -> str | None:
+def attribute(message: str, event: Event, placed_on: Mapping[str, str]) -> str | None:
     """`on worker NAME:` in the message, else the worker the same step was placed on."""
     named = _ON_WORKER.search(message)
     if named:
