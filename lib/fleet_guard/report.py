@@ -235,11 +235,19 @@ def _worker_json(name: str, worker: Worker | None, facts: Mapping[str, Fact]) ->
         "platform": worker.platform if worker else "",
         "team": worker.team if worker else "",
         "tags": list(worker.tags) if worker else [],
-        "facts": {
-            fact: {"value": f.value, "source": f.source.value, "detail": f.detail}
-            for fact, f in sorted(facts.items())
-        },
+        "facts": {fact: _fact_json(f) for fact, f in sorted(facts.items())},
     }
+
+
+def _fact_json(fact: Fact) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "value": fact.value,
+        "source": fact.source.value,
+        "detail": fact.detail,
+    }
+    if fact.members:
+        shown["members"] = list(fact.members)
+    return shown
 
 
 def _finding_json(finding: Finding, threshold: Severity) -> dict[str, Any]:

@@ -23,6 +23,7 @@ BUILTIN_IDS = [
     "netlink-dump-interrupted",
     "runc-cve-2024-21626",
     "stalled-worker",
+    "worker-release-skew",
     "worker-version-skew",
 ]
 

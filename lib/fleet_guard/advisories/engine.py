@@ -27,7 +27,7 @@ without workers.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet_guard.advisories.model import Advisory, Condition, Outcome
@@ -180,6 +180,8 @@ def check(condition: Condition, facts: WorkerFacts, web: Mapping[str, str]) -> C
 
     if fact is None:
         return result(None, f"{condition.fact} is unknown; declare it in source.facts to decide")
+    if fact.members:
+        return _check_class(condition, fact, facts, web, result)
     said = f"{condition.fact} is {fact.value} ({fact.source}: {fact.detail})"
     try:
         if condition.ranges:
@@ -204,6 +206,30 @@ def check(condition: Condition, facts: WorkerFacts, web: Mapping[str, str]) -> C
     except VersionError:
         return result(None, f"{said}, which cannot be read as a version")
     return result(None, "the condition has no test")
+
+
+def _check_class(
+    condition: Condition,
+    fact: Fact,
+    facts: WorkerFacts,
+    web: Mapping[str, str],
+    result: Callable[[bool | None, str], ConditionResult],
+) -> ConditionResult:
+    """A fact naming a class of releases (`7.11.0..7.11.2`): the condition is decided only where
+    every member gives the same answer, else unknown. `differs_from` asks whether the class
+    contains the other value: a class holding the web node's release is not skewed from it."""
+    answers = [
+        check(condition, {**facts, condition.fact: Fact(m, fact.source, fact.detail)}, web).result
+        for m in fact.members
+    ]
+    said = f"{condition.fact} is one of {', '.join(fact.members)} ({fact.source}: {fact.detail})"
+    if condition.differs_from is not None and False in answers:
+        return result(False, f"{said}, which includes {condition.differs_from}")
+    if all(a is True for a in answers):
+        return result(True, f"{said}: true for every one")
+    if all(a is False for a in answers):
+        return result(False, f"{said}: false for every one")
+    return result(None, f"{said}: true for some, not all; declare the release to decide")
 
 
 def _outcome(advisory: Advisory, results: Sequence[bool | None], has_evidence: bool) -> Outcome:

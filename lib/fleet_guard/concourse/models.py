@@ -44,6 +44,9 @@ class Worker:
     start_time: int = 0
     ephemeral: bool = False
     active_containers: int = 0
+    # `{type: version}` of the base resource types the worker registered at start (they name
+    # its release); None when it registered none (`null`: Windows and Darwin workers).
+    resource_types: Mapping[str, str] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Worker:
@@ -54,10 +57,37 @@ class Worker:
             team=str(data.get("team") or ""),
             tags=tuple(t for t in (data.get("tags") or ()) if t),
             version=str(data.get("version") or ""),
-            start_time=int(data.get("start_time") or 0),
+            start_time=_whole_number(data.get("start_time")),
             ephemeral=bool(data.get("ephemeral")),
-            active_containers=int(data.get("active_containers") or 0),
+            active_containers=_whole_number(data.get("active_containers")),
+            resource_types=_resource_types(data.get("resource_types")),
         )
+
+
+def _whole_number(raw: Any) -> int:
+    """A count or a Unix time; anything unreadable (null, "", "soon") reads as 0, unknown."""
+    if isinstance(raw, bool):
+        return 0
+    if isinstance(raw, int):
+        return raw
+    try:
+        return int(float(raw))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _resource_types(raw: Any) -> dict[str, str] | None:
+    """`[{type, version}, …]` as a map. A missing or null version reads as "" (not a release's
+    version), entries that are not objects with a type are skipped, and a value that is not a
+    list at all is treated as null."""
+    if not isinstance(raw, list):
+        return None
+    types: dict[str, str] = {}
+    for entry in raw:
+        if isinstance(entry, Mapping) and isinstance(entry.get("type"), str) and entry["type"]:
+            version = entry.get("version")
+            types[entry["type"]] = "" if version is None else str(version)
+    return types
 
 
 @dataclass(frozen=True)

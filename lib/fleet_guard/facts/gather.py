@@ -29,8 +29,9 @@ from collections.abc import Iterable, Sequence
 from fleet_guard.concourse.models import Info, Worker
 from fleet_guard.config import SourceConfig, WorkerFactsOverride
 from fleet_guard.evidence import Evidence
+from fleet_guard.facts.bundles import BundleTable, describe_mismatch
 from fleet_guard.facts.model import FACT_NAMES, Fact, FactConflict, FactSource, FleetFacts
-from fleet_guard.facts.releases import COMPONENT_NAMES, ReleaseTable
+from fleet_guard.facts.releases import COMPONENT_NAMES, ReleaseTable, lowest_confidence
 
 
 def web_facts(info: Info) -> dict[str, str]:
@@ -44,9 +45,10 @@ def build_facts(
     config: SourceConfig,
     evidence: Sequence[Evidence],
     table: ReleaseTable,
+    bundles: BundleTable | None = None,
 ) -> dict[str, dict[str, Fact]]:
     """Facts per worker name: every registered worker, plus workers only named by evidence."""
-    return gather_facts(workers, info, config, evidence, table).workers
+    return gather_facts(workers, info, config, evidence, table, bundles).workers
 
 
 def gather_facts(
@@ -55,8 +57,12 @@ def gather_facts(
     config: SourceConfig,
     evidence: Sequence[Evidence],
     table: ReleaseTable,
+    bundles: BundleTable | None = None,
 ) -> FleetFacts:
-    """`build_facts` plus the conflicts met on the way, so they can be logged."""
+    """`build_facts` plus the conflicts met on the way, so they can be logged.
+
+    `bundles` is the release → bundled resource types table (the packaged one by default).
+    """
     registered = {w.name: w for w in workers}
     names = set(registered) | {e.worker for e in evidence if e.worker}
     facts: dict[str, dict[str, Fact]] = {}
@@ -69,6 +75,7 @@ def gather_facts(
             config,
             [e for e in evidence if e.worker == name],
             table,
+            bundles or BundleTable.load(),
         )
         facts[name] = worker_facts
         conflicts += worker_conflicts
@@ -97,6 +104,7 @@ def _facts_for(
     config: SourceConfig,
     evidence: Sequence[Evidence],
     table: ReleaseTable,
+    bundles: BundleTable,
 ) -> tuple[dict[str, Fact], list[FactConflict]]:
     conflicts: list[FactConflict] = []
     chosen: dict[str, Fact] = {}
@@ -106,7 +114,7 @@ def _facts_for(
         kept = chosen.get(fact)
         if kept is None:
             chosen[fact] = candidate
-        elif kept.value != candidate.value and candidate.source is not FactSource.INFERRED:
+        elif candidate.source is not FactSource.INFERRED and not _agree(kept, candidate):
             conflicts.append(FactConflict(name, fact, kept, candidate))
 
     for fact, value in _operator_facts(name, worker, config).items():
@@ -115,19 +123,22 @@ def _facts_for(
         offer(fact, value)
     for fact, value in _evidence_facts(evidence):
         offer(fact, value)
+    observed, mismatch = _bundle_facts(worker, bundles, table)
+    for fact, value in observed.items():
+        offer(fact, value)
     if info.version:
+        detail = (
+            f"/api/v1/info: the web node runs Concourse {info.version}; "
+            "workers are assumed to run the same release"
+        )
         offer(
             "concourse",
             Fact(
-                info.version,
-                FactSource.INFERRED,
-                f"/api/v1/info: the web node runs Concourse {info.version}; "
-                "workers are assumed to run the same release",
+                info.version, FactSource.INFERRED, f"{detail} ({mismatch})" if mismatch else detail
             ),
         )
-    concourse = chosen["concourse"].value if "concourse" in chosen else None
     platform = chosen["platform"].value if "platform" in chosen else None
-    for fact, value in _table_facts(table, concourse, platform).items():
+    for fact, value in _table_facts(table, chosen.get("concourse"), platform).items():
         offer(fact, value)
 
     ordered = {f: chosen[f] for f in FACT_NAMES if f in chosen}
@@ -178,28 +189,83 @@ def _evidence_detail(item: Evidence) -> str:
     return f"build {item.build_id} ({where}) matched {item.advisory}"
 
 
+def _agree(kept: Fact, candidate: Fact) -> bool:
+    """Equal values, or a release inside the class the other names: not worth a warning."""
+    return bool(set(kept.candidates) & set(candidate.candidates))
+
+
+def _bundle_facts(
+    worker: Worker | None, bundles: BundleTable, table: ReleaseTable
+) -> tuple[dict[str, Fact], str]:
+    """The release read from the worker's bundled resource types, else why none could be.
+
+    Returns observed facts and, when a linux worker's bundle names no release, the reason, for
+    the detail of the release inferred from the web node instead.
+    """
+    if worker is None:
+        return {}, ""
+    if worker.resource_types is None:
+        # Only linux workers register resource types; the others run the one runtime their
+        # platform has, which the release table states.
+        default = table.runtime_default(None, worker.platform)
+        if worker.platform and worker.platform != bundles.platform and default:
+            detail = (
+                f"/api/v1/workers: a {worker.platform} worker (no bundled resource types); "
+                f"{worker.platform} workers run only {default.runtime}"
+            )
+            return {"runtime": Fact(default.runtime, FactSource.OBSERVED, detail)}, ""
+        return {}, ""
+    if worker.platform != bundles.platform:
+        return {}, ""
+    match = bundles.match(worker.resource_types)
+    if not match.matched:
+        return {}, describe_mismatch(match, len(worker.resource_types))
+    count = len(worker.resource_types)
+    if len(match.releases) == 1:
+        what = f"Concourse {match.label}"
+    else:
+        what = f"the class Concourse {match.label} ({', '.join(match.releases)}: same bundle)"
+    detail = (
+        f"/api/v1/workers: the worker's {count} bundled resource types match {what} "
+        f"in the bundle table (confidence {match.confidence})"
+    )
+    members = match.releases if len(match.releases) > 1 else ()
+    return {"concourse": Fact(match.label, FactSource.OBSERVED, detail, members)}, ""
+
+
 def _table_facts(
-    table: ReleaseTable, concourse: str | None, platform: str | None
+    table: ReleaseTable, concourse: Fact | None, platform: str | None
 ) -> dict[str, Fact]:
+    """Components and the default runtime of the worker's release, where every member of its
+    class agrees; a component the members disagree on stays unknown."""
     facts: dict[str, Fact] = {}
+    releases = concourse.candidates if concourse else ()
+    label = concourse.value if concourse else ""
+    every = " (every release of the class agrees)" if len(releases) > 1 else ""
     # The bundled components describe the release tarball for one platform; a Windows or Darwin
     # worker of the same release runs none of them.
-    if concourse and platform in (None, table.platform):
-        for component, row in table.components(concourse).items():
-            label = COMPONENT_NAMES.get(component, component)
+    if releases and platform in (None, table.platform):
+        for component in COMPONENT_NAMES:
+            rows = [table.components(r).get(component) for r in releases]
+            present = [r for r in rows if r is not None]
+            if len(present) != len(rows) or len({r.version for r in present}) != 1:
+                continue
+            name = COMPONENT_NAMES[component]
+            confidence = lowest_confidence(r.confidence for r in present)
             facts[component] = Fact(
-                row.version,
+                present[0].version,
                 FactSource.INFERRED,
-                f"release table: Concourse {concourse} bundles {label} {row.version} "
-                f"(confidence {row.confidence})",
+                f"release table: Concourse {label} bundles {name} {present[0].version}{every} "
+                f"(confidence {confidence})",
             )
-    default = table.runtime_default(concourse, platform)
-    if default:
-        scope = f"Concourse {concourse} on {platform}" if default.concourse else f"{platform}"
+    defaults = [table.runtime_default(r, platform) for r in releases or (None,)]
+    default = defaults[0]
+    if default and all(d is not None and d.runtime == default.runtime for d in defaults):
+        scope = f"Concourse {label} on {platform}" if default.concourse else f"{platform}"
         facts["runtime"] = Fact(
             default.runtime,
             FactSource.INFERRED,
             f"release table: {scope} workers default to the {default.runtime} runtime "
-            f"(confidence {default.confidence})",
+            f"(confidence {lowest_confidence(d.confidence for d in defaults if d)})",
         )
     return facts

@@ -39,6 +39,14 @@ class Fact:
     source: FactSource
     # Why we believe it, for a person: "source.worker_facts[1]", "release table 7.12.0 (high)".
     detail: str = ""
+    # When `value` names a class of releases that cannot be told apart (`7.11.0..7.11.2`, from
+    # the worker's bundled resource types), its members; a rule holds only if it holds for all.
+    members: tuple[str, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Every value the fact may stand for: the class members, or the value itself."""
+        return self.members or (self.value,)
 
 
 WorkerFacts = Mapping[str, Fact]

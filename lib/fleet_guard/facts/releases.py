@@ -9,7 +9,7 @@ corrected row is a data change, never a code change; nothing here names a versio
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -31,6 +31,12 @@ class Confidence(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+
+
+def lowest_confidence(confidences: Iterable[Confidence]) -> Confidence:
+    """A fact drawn from several rows is only as sure as the least sure of them."""
+    order = list(Confidence)
+    return max(confidences, key=order.index, default=Confidence.LOW)
 
 
 @dataclass(frozen=True)

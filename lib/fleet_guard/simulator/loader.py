@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,8 @@ _WORKER_KEYS = {
     "active_volumes",
     "active_tasks",
     "resource_types",
+    "release",
+    "bundle_changes",
 }
 _FAULT_KEYS = {
     "path",
@@ -117,17 +120,30 @@ _FEATURE_FLAGS = (
     "redact_secrets",
     "resource_causality",
 )
-_BUNDLED_TYPES = (
-    ("git", "1.18.2"),
-    ("registry-image", "1.11.1"),
-    ("s3", "1.4.1"),
-    ("time", "1.8.1"),
-)
 _STATUSES = {"pending", "started", "succeeded", "failed", "errored", "aborted"}
 
 
-def default_resource_types() -> list[dict[str, Any]]:
-    """What a linux worker registers from /usr/local/concourse/resource-types."""
+@cache
+def bundled_types_by_release() -> dict[str, dict[str, str]]:
+    """Release → `{type: version}` a linux worker of that release registers (bundles.json)."""
+    text = (resources.files("fleet_guard.simulator") / "bundles.json").read_text("utf-8")
+    return {str(k): dict(v) for k, v in json.loads(text)["releases"].items()}
+
+
+def default_resource_types(
+    release: str, changes: Mapping[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """What a linux worker of `release` registers from /usr/local/concourse/resource-types.
+
+    `changes` customise the bundle as an operator's image would: a version adds or replaces a
+    type, null removes it. A release the simulator does not know registers no types.
+    """
+    versions = dict(bundled_types_by_release().get(release.removeprefix("v"), {}))
+    for name, version in (changes or {}).items():
+        if version is None:
+            versions.pop(name, None)
+        else:
+            versions[name] = version
     return [
         {
             "type": name,
@@ -136,7 +152,7 @@ def default_resource_types() -> list[dict[str, Any]]:
             "privileged": False,
             "unique_version_history": name == "time",
         }
-        for name, version in _BUNDLED_TYPES
+        for name, version in versions.items()
     ]
 
 
@@ -187,7 +203,7 @@ class _Loader:
         auth = dict(raw.get("auth") or {})
         stream = _check_keys(raw.get("stream") or {}, {"hold_seconds", "event_delay"}, "stream")
         users = self._users(raw.get("users") or [])
-        workers = self._workers(raw.get("workers") or [])
+        workers = self._workers(raw.get("workers") or [], info["version"])
         for spec in raw.get("pipelines") or []:
             self._declare_pipeline(spec)
         self.plan_counter = int(str(raw.get("plan_id_seed", "6829e000")), 16)
@@ -265,17 +281,25 @@ class _Loader:
             )
         return tokens
 
-    def _workers(self, specs: list[Any]) -> dict[str, Worker]:
+    def _workers(self, specs: list[Any], web_release: str) -> dict[str, Worker]:
         workers: dict[str, Worker] = {}
         for index, spec in enumerate(specs):
             spec = _check_keys(spec, _WORKER_KEYS, "workers[]")
             name = str(spec["name"])
             platform = str(spec.get("platform", "linux"))
             host = f"10.0.1.{10 + index}"
+            release = str(spec.get("release", web_release))
+            if "release" in spec and release not in bundled_types_by_release():
+                raise ScenarioError(
+                    f"workers[{index}].release: no bundle known for {release!r}; known: "
+                    f"{', '.join(bundled_types_by_release())}"
+                )
             if "resource_types" in spec:
                 types = spec["resource_types"]
+            elif platform == "linux":
+                types = default_resource_types(release, spec.get("bundle_changes"))
             else:
-                types = default_resource_types() if platform == "linux" else None
+                types = None
             if "start_time" in spec:
                 start_time = int(spec["start_time"])
             else:
