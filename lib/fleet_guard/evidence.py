@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from fleet_guard.advisories.model import Advisory, EvidencePattern
@@ -42,6 +42,18 @@ class Evidence:
     time: int | None = None
     # Facts the match proves about `worker` (e.g. a CNI error proves the containerd runtime).
     implies: Mapping[str, str] = field(default_factory=dict)
+    # Set (to the fragment) on a runtime witness: an error that proves a fact, not evidence for
+    # any advisory (`advisory` is then ""). Kept with the evidence so it is cached alike.
+    witness: str = ""
+
+
+@dataclass(frozen=True)
+class Witness:
+    """Error text that proves facts about the worker it is attributed to (facts/witnesses.py)."""
+
+    fragment: str
+    implies: Mapping[str, str]
+    origin: str = ""
 
 
 def builds_to_read(builds: Iterable[Build], statuses: Collection[str]) -> list[Build]:
@@ -78,12 +90,16 @@ class EvidenceMatcher:
         base_url: str,
         redact: Redactor | None = None,
         max_message: int = MAX_MESSAGE,
+        witnesses: Sequence[Witness] = (),
     ) -> None:
         self._advisories = [a for a in advisories if a.patterns]
         self._base_url = base_url
         self._redact = redact or Redactor()
         self._max_message = max_message
-        self.event_types = frozenset(p.event for a in self._advisories for p in a.patterns)
+        self._witnesses = tuple(witnesses)
+        self.event_types = frozenset(p.event for a in self._advisories for p in a.patterns) | (
+            {"error"} if self._witnesses else set()
+        )
 
     def match_build(self, build: Build, events: Iterable[Event]) -> list[Evidence]:
         """Every advisory/worker pair found in the build, once each, in event order."""
@@ -104,7 +120,27 @@ class EvidenceMatcher:
                 key = (advisory.id, worker)
                 if key not in found:
                     found[key] = self._evidence(advisory, pattern, build, worker, event, text)
+            if event.type == "error":
+                self._witness(build, event, text, placed_on, found)
         return list(found.values())
+
+    def _witness(
+        self,
+        build: Build,
+        event: Event,
+        text: str,
+        placed_on: Mapping[str, str],
+        found: dict[tuple[str, str | None], Evidence],
+    ) -> None:
+        """Every error event, matched by an advisory or not, may prove its worker's runtime."""
+        witness = next((w for w in self._witnesses if w.fragment in text), None)
+        worker = attribute(text, event, placed_on) if witness else None
+        if witness is None or worker is None:
+            return
+        key = (f"witness {sorted(witness.implies.items())}", worker)
+        if key not in found:
+            item = self._evidence(None, None, build, worker, event, text)
+            found[key] = replace(item, implies=dict(witness.implies), witness=witness.fragment)
 
     @staticmethod
     def _event_text(event: Event, log_tails: dict[str, str]) -> str:
@@ -133,8 +169,8 @@ class EvidenceMatcher:
 
     def _evidence(
         self,
-        advisory: Advisory,
-        pattern: EvidencePattern,
+        advisory: Advisory | None,
+        pattern: EvidencePattern | None,
         build: Build,
         worker: str | None,
         event: Event,
@@ -145,7 +181,7 @@ class EvidenceMatcher:
             message = message[: self._max_message - 1] + "…"
         time = event.data.get("time")
         return Evidence(
-            advisory=advisory.id,
+            advisory=advisory.id if advisory else "",
             build_id=build.id,
             team=build.team_name,
             pipeline=build.pipeline_name,
@@ -155,7 +191,7 @@ class EvidenceMatcher:
             message=message,
             url=build_url(self._base_url, build),
             time=int(time) if isinstance(time, int) else build.end_time,
-            implies=dict(pattern.implies) if worker else {},
+            implies=dict(pattern.implies) if worker and pattern else {},
         )
 
 

@@ -22,6 +22,7 @@ from fleet_guard import __version__
 from fleet_guard.advisories.model import Advisory
 from fleet_guard.concourse.models import Build
 from fleet_guard.evidence import Evidence
+from fleet_guard.facts.witnesses import WitnessTable
 from fleet_guard.log import Log
 
 # Where the cache lives; tests point it at their own directory.
@@ -47,7 +48,9 @@ class EvidenceCache:
             )
             for a in advisories
         )
-        key = hashlib.sha256(json.dumps([__version__, url, rules]).encode()).hexdigest()[:20]
+        witnesses = [(w.fragment, sorted(w.implies.items())) for w in WitnessTable.load().witnesses]
+        key = hashlib.sha256(json.dumps([__version__, url, rules, witnesses]).encode()).hexdigest()
+        key = key[:20]
         directory = Path(os.environ.get(CACHE_DIR_ENV) or tempfile.gettempdir())
         return cls(directory / f"fleet-guard-evidence-{key}.json", log)
 

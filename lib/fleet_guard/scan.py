@@ -22,6 +22,7 @@ from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
 from fleet_guard.evidence_cache import EvidenceCache
 from fleet_guard.facts import gather_facts, web_facts
 from fleet_guard.facts.releases import ReleaseTable
+from fleet_guard.facts.witnesses import WitnessTable
 from fleet_guard.log import Log
 from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild
 
@@ -62,7 +63,9 @@ def scan_fleet(
         since=int(now) - config.window_seconds, max_builds=config.max_builds, teams=config.teams
     )
     to_read = builds_to_read(listing.builds, config.scan_statuses)
-    matcher = EvidenceMatcher(rules, base_url=config.url, redact=log.redact)
+    matcher = EvidenceMatcher(
+        rules, base_url=config.url, redact=log.redact, witnesses=WitnessTable.load().witnesses
+    )
     reads = [
         read_build(build, client, matcher, cache, log, max_bytes=config.max_log_bytes)
         for build in to_read
@@ -140,7 +143,8 @@ def read_build(
     if cache and stream.complete:
         cache.store(build, found)
     for item in found:
-        log.debug(f"build {build.id}: {item.advisory} on {item.worker or 'unknown worker'}")
+        what = item.advisory or f"runtime witness {item.witness.strip()!r}"
+        log.debug(f"build {build.id}: {what} on {item.worker or 'unknown worker'}")
     return BuildRead(build, found, stream.outcome)
 
 

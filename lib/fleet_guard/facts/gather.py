@@ -186,6 +186,8 @@ def _evidence_detail(item: Evidence) -> str:
         where = f"{item.team}/{item.pipeline}/{item.job} #{item.build}"
     else:
         where = f"{item.team} #{item.build}"
+    if item.witness:
+        return f"build {item.build_id} ({where}): its error says {item.witness.strip()!r}"
     return f"build {item.build_id} ({where}) matched {item.advisory}"
 
 
