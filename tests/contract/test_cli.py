@@ -24,10 +24,10 @@ def test_demo_shows_the_incident_finding_with_its_workers_and_builds():
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert '"status": "affected"' in out and '"advisories": "cni-netlink-eintr"' in out
-    assert "## cni-netlink-eintr: matched [high]" in out
+    assert "## cni-netlink-eintr [high]: affects the status" in out
     assert "- w-1: runtime containerd (observed), cni_plugins 1.6.0 (inferred)" in out
     assert "- w-3: runtime containerd (observed)" in out
-    assert "## cni-netlink-eintr: possible [high]" in out
+    assert "### Possible (3 workers)" in out
     assert "[build 1241](" in out, "evidence builds are listed as links"
     assert "admin-pass" not in out + done.stderr
 

@@ -33,12 +33,15 @@ def metadata_of(result) -> dict[str, str]:
     return {m["name"]: m["value"] for m in items}
 
 
-def test_incident_writes_the_four_files(incident, tmp_path):
+def test_incident_writes_the_report_files(incident, tmp_path):
     version = check_version(incident)
     result = fetch(incident, tmp_path, version)
     assert result.code == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "affected_workers",
+        "headline",
+        "message.md",
+        "metrics.prom",
         "report.json",
         "summary.md",
         "version.json",
@@ -71,9 +74,25 @@ def test_incident_writes_the_four_files(incident, tmp_path):
     assert json.loads((tmp_path / "version.json").read_text()) == version
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("# Fleet Guard: AFFECTED")
-    assert f"## {EINTR}: matched" in summary
+    assert f"## {EINTR} [high]: affects the status" in summary
+    assert "### Matched (2 workers)" in summary
     assert f"]({first['url']})" in summary, "evidence builds are links"
     assert "**Fix:**" in summary
+    headline = (tmp_path / "headline").read_text()
+    assert (
+        headline.startswith("Fleet Guard: AFFECTED by cni-netlink-eintr")
+        and headline.count("\n") == 1
+    )
+    assert f"<{first['url']}|build {first['build_id']}>" in (tmp_path / "message.md").read_text()
+    assert (tmp_path / "metrics.prom").read_text().endswith("# EOF\n")
+
+
+def test_incident_build_log_is_plain_text_naming_workers_and_the_fix(incident, tmp_path):
+    result = fetch(incident, tmp_path, check_version(incident))
+    assert result.code == 0, result.stderr
+    assert "fleet-guard: affected: cni-netlink-eintr on 2 of 5 workers (w-1, w-3)" in result.stderr
+    assert "    fix: " in result.stderr
+    assert "**" not in result.stderr and "](" not in result.stderr
 
 
 def test_incident_metadata_says_what_a_person_scans_for(incident, tmp_path):

@@ -94,8 +94,11 @@ def test_gate_fails_on_the_incident_with_the_summary_and_the_threshold(incident,
     assert result.code == 1
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
-    assert "# Fleet Guard: AFFECTED" in result.stderr
-    assert f"## {EINTR}: matched" in result.stderr and "**Fix:**" in result.stderr
+    assert "fleet-guard: affected: cni-netlink-eintr on 2 of 5 workers (w-1, w-3)" in result.stderr
+    assert "    matched: w-1, w-3" in result.stderr and "    fix: " in result.stderr
+    # A build log is plain text: no Markdown emphasis, links or headings.
+    assert "**" not in result.stderr and "](" not in result.stderr
+    assert not any(line.startswith("#") for line in result.stderr.splitlines())
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("fleet-guard: gate failed at fail_on high")
     assert "w-1, w-3" in last
@@ -129,7 +132,7 @@ def test_gate_dry_run_reports_the_verdict_and_passes(incident, tmp_path):
     result = put(incident, tmp_path, {"action": "gate", "dry_run": True})
     assert_version(result)
     assert dict(metadata(result))["gate"] == "would fail (dry run)"
-    assert "# Fleet Guard: AFFECTED" in result.stderr
+    assert "fleet-guard: affected: cni-netlink-eintr on 2 of 5 workers" in result.stderr
 
 
 def test_the_put_version_is_the_live_state_with_seq_0(incident, tmp_path):

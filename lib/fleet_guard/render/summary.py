@@ -1,7 +1,9 @@
-"""summary.md: the report for a person, Markdown that reads well both rendered and in a terminal.
+"""summary.md: the report for a person on call, Markdown that reads well rendered and raw.
 
-Status first, then one section per finding: who is affected, the builds that prove it, and
-what to do. Used for `summary.md`, `fleet-guard scan` and the demo.
+The verdict and what the scan covered come first, then the affected workers in one table, then
+one section per advisory with its workers grouped by outcome. Long lists are capped (report.json
+has everything): forty "runtime unknown" workers must not bury the seven affected ones. Used
+for `summary.md`, `fleet-guard scan --format markdown` and the demo.
 """
 
 from __future__ import annotations
@@ -11,27 +13,40 @@ from collections.abc import Mapping
 from fleet_guard.advisories.engine import Finding
 from fleet_guard.advisories.model import Outcome
 from fleet_guard.facts import Fact
+from fleet_guard.render.view import (
+    MAX_LISTED,
+    OUTCOME_MEANING,
+    AdvisoryView,
+    by_advisory,
+    outcome_title,
+    outcomes_present,
+    scan_time,
+    verdict_line,
+    when,
+    worker_rows,
+)
 from fleet_guard.report import Report, unknown_facts
 
 MAX_EVIDENCE_LINES = 10
+MAX_TABLE_ROWS = 20
 
 
 def render_markdown(report: Report) -> str:
     lines = [f"# Fleet Guard: {report.status.upper()}", ""]
     lines += coverage_lines(report)
     lines += _overview(report)
-    shown = list(report.findings)
-    if not shown:
+    lines += _affected_table(report)
+    views = by_advisory(report)
+    if not views:
         lines += ["No advisory applies to any worker.", ""]
-    for finding in shown:
-        lines += _finding(finding, report)
+    for view in views:
+        lines += _advisory(view, report)
+    lines += _meanings(report)
     s = report.scanned
-    capped = " (capped by max_builds)" if s.capped else ""
     lines += [
         "---",
-        f"Scanned the last {s.window}: {s.builds_listed} builds listed{capped}, "
-        f"{s.builds_read} build logs read, {s.api_calls} API calls, {s.seconds:.1f} s. "
-        f"Generated {report.generated_at}.",
+        f"Scanned {report.url} ({report.info.version or 'release unknown'}) in {s.seconds:.1f} s "
+        f"with {s.api_calls} API calls. Generated {report.generated_at}.",
         "",
     ]
     return "\n".join(lines)
@@ -46,34 +61,86 @@ def coverage_lines(report: Report) -> list[str]:
 
 
 def _overview(report: Report) -> list[str]:
-    info = report.info
-    affected = report.affected_workers
-    lines = [
-        f"- Concourse: {info.version or 'unknown'} at {report.url}",
-        f"- Workers: {len(report.workers)} registered"
-        + (f"; affected: {', '.join(affected)}" if affected else ""),
-        f"- Threshold: {report.threshold} and above"
-        + (f"; advisories: {', '.join(report.advisory_ids)}" if report.advisory_ids else ""),
+    s = report.scanned
+    cut = " (cut short at source.max_builds: older builds were not seen)" if s.capped else ""
+    cached = f", {s.builds_cached} more from earlier checks" if s.builds_cached else ""
+    return [
+        f"**Verdict:** {verdict_line(report)}.",
+        "",
+        f"**Coverage:** the last {s.window}: {s.builds_listed} builds listed{cut}, "
+        f"{s.builds_read} build logs read{cached}; {len(report.workers)} workers registered.",
+        "",
+        f"Advisories at {report.threshold} and above decide the status.",
         "",
     ]
+
+
+def _affected_table(report: Report) -> list[str]:
+    affected = report.affected_workers
+    if not affected:
+        return []
+    rows = worker_rows(report, affected[:MAX_TABLE_ROWS])
+    lines = [
+        f"## Affected workers ({len(affected)})",
+        "",
+        "| Worker | State | Release | Runtime | Uptime | Errors | Last error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.name} | {r.state} | {r.release} | {r.runtime} | {r.uptime} | {r.evidence} "
+        f"| {r.last_evidence} |"
+        for r in rows
+    ]
+    if len(affected) > MAX_TABLE_ROWS:
+        lines.append(f"\n… and {len(affected) - MAX_TABLE_ROWS} more in report.json")
+    lines.append("")
     return lines
 
 
-def _finding(finding: Finding, report: Report) -> list[str]:
-    advisory = finding.advisory
-    below = "" if advisory.severity >= report.threshold else " (below threshold)"
+def _advisory(view: AdvisoryView, report: Report) -> list[str]:
+    advisory = view.advisory
+    counts = ", ".join(f"{outcome_title(f.outcome.value)} {len(f.workers)}" for f in view.findings)
+    if view.affects_status:
+        standing = "affects the status"
+    elif advisory.severity < report.threshold:
+        standing = "below the threshold"
+    else:
+        standing = "does not affect the status"
     lines = [
-        f"## {advisory.id}: {finding.outcome.value} [{advisory.severity}]{below}",
+        f"## {advisory.id} [{advisory.severity}]: {standing}",
         "",
         advisory.summary,
         "",
+        f"Workers by outcome: {counts}.",
+        "",
     ]
-    if finding.workers:
-        lines.append(f"Workers ({len(finding.workers)}):")
-        lines += [
-            f"- {w}: {_facts_line(report.facts.get(w, {}), finding)}" for w in finding.workers
-        ]
+    for finding in view.findings:
+        lines += _outcome(finding, report)
+    if view.evidence:
+        lines += _evidence(view, report)
+    if view.affects_status:
+        lines.append(f"**Fix:** {advisory.remediation.fix}")
+        if advisory.remediation.workaround:
+            lines.append(f"**Workaround:** {advisory.remediation.workaround}")
         lines.append("")
+    if advisory.references:
+        links = " · ".join(f"[{_ref_label(r.type, r.url)}]({r.url})" for r in advisory.references)
+        lines += [f"References: {links}", ""]
+    return lines
+
+
+def _outcome(finding: Finding, report: Report) -> list[str]:
+    title = outcome_title(finding.outcome.value)
+    workers = list(finding.workers)
+    lines = [f"### {title} ({len(workers)} worker{'s' * (len(workers) != 1)})", ""]
+    if not workers:
+        lines += ["Errors that no worker could be named for.", ""]
+        return lines
+    for name in workers[:MAX_LISTED]:
+        lines.append(f"- {name}: {_facts_line(report.facts.get(name, {}), finding)}")
+    if len(workers) > MAX_LISTED:
+        lines.append(f"- … and {len(workers) - MAX_LISTED} more in report.json")
+    lines.append("")
     if finding.outcome is Outcome.POSSIBLE:
         missing = unknown_facts(finding, report.facts)
         if missing:
@@ -84,13 +151,6 @@ def _finding(finding: Finding, report: Report) -> list[str]:
                 "(`fleet-guard explain` shows every condition).",
                 "",
             ]
-    if finding.evidence:
-        lines += _evidence(finding)
-    if finding.outcome.affects:
-        lines.append(f"**Fix:** {advisory.remediation.fix}")
-        if advisory.remediation.workaround:
-            lines.append(f"**Workaround:** {advisory.remediation.workaround}")
-        lines.append("")
     return lines
 
 
@@ -104,16 +164,46 @@ def _facts_line(facts: Mapping[str, Fact], finding: Finding) -> str:
     return ", ".join(parts) if parts else "evidence only"
 
 
-def _evidence(finding: Finding) -> list[str]:
-    items = finding.evidence
-    lines = [f"Evidence ({len(items)} builds):"]
+def _evidence(view: AdvisoryView, report: Report) -> list[str]:
+    items = view.evidence
+    now = scan_time(report)
+    lines = [f"### Evidence ({len(items)} build{'s' * (len(items) != 1)}, newest first)", ""]
     for item in items[:MAX_EVIDENCE_LINES]:
         where = "/".join(p for p in (item.team, item.pipeline, item.job) if p) or item.team
         lines.append(
-            f"- [build {item.build_id}]({item.url}) {where} #{item.build}"
+            f"- {when(item.time, now)}: [build {item.build_id}]({item.url}) {where} #{item.build}"
             f" on {item.worker or 'unknown worker'}: `{item.message}`"
         )
     if len(items) > MAX_EVIDENCE_LINES:
         lines.append(f"- … and {len(items) - MAX_EVIDENCE_LINES} more in report.json")
     lines.append("")
     return lines
+
+
+def _meanings(report: Report) -> list[str]:
+    present = outcomes_present(report)
+    if not present:
+        return []
+    lines = ["## What the outcomes mean", ""]
+    for outcome in present:
+        meaning = OUTCOME_MEANING.get(outcome)
+        if meaning:
+            lines += [f"**{outcome_title(outcome)}:** {meaning}", ""]
+    return lines
+
+
+def _ref_label(kind: str, url: str) -> str:
+    """`report: concourse/concourse#9027`, `fix: owner/repo@abc1234`; else the kind and host."""
+    parts = url.split("/")
+    label = parts[2] if len(parts) > 2 else url
+    if len(parts) >= 7 and parts[2] == "github.com":
+        repo, what, rest = f"{parts[3]}/{parts[4]}", parts[5], parts[6:]
+        if what in ("issues", "pull"):
+            label = f"{repo}#{rest[0]}"
+        elif what == "commit":
+            label = f"{repo}@{rest[0][:8]}"
+        elif what == "releases" and len(rest) >= 2:
+            label = f"{repo} {rest[-1]}"
+        else:
+            label = repo
+    return f"{kind.lower()}: {label}"

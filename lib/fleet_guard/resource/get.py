@@ -15,7 +15,13 @@ from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.config import load_source
 from fleet_guard.log import Log
 from fleet_guard.params import load_get_params
-from fleet_guard.render import render_markdown
+from fleet_guard.render import (
+    render_headline,
+    render_markdown,
+    render_message,
+    render_metrics,
+    render_text,
+)
 from fleet_guard.report import Report, report_json
 from fleet_guard.resource.metadata import Metadata, as_version, metadata, shorten, state_pairs
 from fleet_guard.resource.protocol import Request
@@ -27,6 +33,9 @@ REPORT_FILE = "report.json"
 SUMMARY_FILE = "summary.md"
 AFFECTED_FILE = "affected_workers"
 VERSION_FILE = "version.json"
+HEADLINE_FILE = "headline"
+MESSAGE_FILE = "message.md"
+METRICS_FILE = "metrics.prom"
 
 
 def get(request: Request, log: Log) -> dict[str, Any]:
@@ -51,6 +60,10 @@ def get(request: Request, log: Log) -> dict[str, Any]:
     _write(directory / SUMMARY_FILE, render_markdown(report))
     _write(directory / AFFECTED_FILE, "".join(f"{name}\n" for name in report.affected_workers))
     _write(directory / VERSION_FILE, _json_text(given))
+    _write(directory / HEADLINE_FILE, render_headline(report))
+    _write(directory / MESSAGE_FILE, render_message(report))
+    _write(directory / METRICS_FILE, render_metrics(report))
+    log.info(render_text(report, files=f"{SUMMARY_FILE} and {REPORT_FILE} in this get's directory"))
     if not current:
         log.info(
             "fleet-guard: the fleet has changed since this version was checked; "

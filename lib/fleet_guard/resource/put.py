@@ -35,7 +35,7 @@ from fleet_guard.remediation import (
     plan_reruns,
     plan_workers,
 )
-from fleet_guard.render import render_markdown
+from fleet_guard.render import render_text
 from fleet_guard.resource.get import AFFECTED_FILE, REPORT_FILE
 from fleet_guard.resource.metadata import as_version, metadata, shorten, state_pairs
 from fleet_guard.resource.protocol import Request
@@ -79,11 +79,11 @@ def _gate(
     failing = verdict.status == AFFECTED
     outcome = "passed"
     if failing:
-        log.info(render_markdown(verdict))
+        log.info(render_text(verdict))
         line = (
             f"gate failed at fail_on {fail_on}: the fleet is affected by "
             f"{', '.join(verdict.advisory_ids)} on {shorten(verdict.affected_workers)} "
-            f"({len(verdict.affected_workers)} workers); the summary above says what to do"
+            f"({len(verdict.affected_workers)} workers); the lines above say what to do"
         )
         if not params.dry_run:
             raise UserError(line)
