@@ -164,3 +164,18 @@ def test_custom_rules_declares_facts_per_worker_group_and_adds_a_rule():
     config = load_source(fleet["source"])
     assert len(config.worker_facts) >= 2
     assert [r["id"] for r in config.rules] == ["our-kernel-6-1-overlay"]
+
+
+def test_notify_posts_the_files_the_get_writes_for_chat_and_metrics():
+    from fleet_guard.resource.get import HEADLINE_FILE, MESSAGE_FILE, METRICS_FILE
+
+    pipeline = load(ROOT / "example-pipelines" / "notify.yml")
+    [job] = pipeline["jobs"]
+    [(_, get)] = list(fleet_steps(pipeline, "get"))
+    assert get.get("trigger") is True and load_get_params(get.get("params")).scan
+    fetched = get["get"]
+    posts = [s for s in job_steps(job) if "put" in s and s["put"] == "on-call"]
+    assert [p["params"]["text_file"] for p in posts] == [f"{fetched}/{MESSAGE_FILE}"]
+    [task] = [s for s in job_steps(job) if "task" in s]
+    script = str(task["config"]["run"])
+    assert f"{fetched}/{METRICS_FILE}" in script and f"{fetched}/{HEADLINE_FILE}" in script
