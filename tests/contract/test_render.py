@@ -24,14 +24,15 @@ from fleet_guard.render import (
 )
 from fleet_guard.report import Report
 from fleet_guard.scan import scan_fleet
+from fleet_guard.simulator import Simulator, load_scenario
 from tests.contract.helpers import PASSWORD, source_for
 
 EINTR = "cni-netlink-eintr"
 MARKDOWN = re.compile(r"\*\*|\]\(|^#+ |^\|", re.MULTILINE)
 
 
-def scan(sim) -> Report:
-    config = load_source(source_for(sim))
+def scan(sim, **extra) -> Report:
+    config = load_source(source_for(sim, **extra))
     log = Log(redactor=Redactor(config.secrets), stream=sys.stderr)
     with ConcourseClient(config, log) as client:
         return scan_fleet(config, client, log)
@@ -82,7 +83,7 @@ def test_summary_tables_the_affected_workers_with_sources_uptime_and_errors(repo
         cells = [c.strip() for c in row.strip("|").split("|")]
         _name, state, release, runtime, uptime, errors, last = cells
         assert state == "running"
-        assert release == "7.12.0 (inferred)" and runtime == "containerd (observed)"
+        assert release == "7.12.0 (observed)" and runtime == "containerd (observed)"
         assert re.fullmatch(r"\d+ d( \d+ h)?", uptime), uptime
         assert errors == "5"
         assert re.search(r"\d\d:\d\d UTC, .* ago$", last), last
@@ -176,3 +177,23 @@ def test_nothing_rendered_holds_the_password(report):
         render_metrics(report),
     ):
         assert PASSWORD not in text
+
+
+def test_an_incomplete_scan_says_what_it_missed_in_every_medium():
+    with Simulator(load_scenario("healthy")) as sim:
+        sim.add_fault({"path": "/api/v1/builds/*/events", "status": 403, "times": -1})
+        report = scan(sim, scan_statuses=["succeeded", "failed", "errored"])
+    assert report.status == "incomplete"
+    assert render_headline(report).startswith("Fleet Guard: INCOMPLETE")
+    text = render_text(report)
+    assert text.startswith("fleet-guard: incomplete: ")
+    assert "  not seen: " in text and "not read whole" in text
+    summary = render_markdown(report)
+    top = summary.split("\n## ")[0]
+    assert top.index("**Verdict:**") < top.index("not read whole")
+    families = {f.name: f for f in text_string_to_metric_families(render_metrics(report))}
+    assert families["fleet_guard_coverage_complete"].samples[0].value == 0
+    unread = {s.labels["reason"]: s.value for s in families["fleet_guard_builds_not_read"].samples}
+    assert unread["forbidden"] > 0 and unread["gone"] == 0
+    status = {s.labels["status"]: s.value for s in families["fleet_guard_status"].samples}
+    assert status["incomplete"] == 1 and status["healthy"] == 0

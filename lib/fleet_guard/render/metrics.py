@@ -16,10 +16,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.exposition import generate_latest
 
 from fleet_guard.report import Report
-from fleet_guard.version import AFFECTED, HEALTHY
+from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE
 
 # Every status a report can have, so a dashboard sees 0 for the others rather than no series.
-KNOWN_STATUSES: tuple[str, ...] = (HEALTHY, AFFECTED, "incomplete")
+KNOWN_STATUSES: tuple[str, ...] = (HEALTHY, AFFECTED, INCOMPLETE)
 
 
 class _ReportCollector:
@@ -92,6 +92,25 @@ class _ReportCollector:
             "fleet_guard_listing_capped",
             "1 when the listing stopped at source.max_builds before the window ended.",
             1 if s.capped else 0,
+        )
+        coverage = report.coverage
+        yield _gauge(
+            "fleet_guard_coverage_complete",
+            "1 when the scan saw everything in scope; 0 makes a fleet without findings incomplete.",
+            1 if coverage.complete else 0,
+        )
+        unread = GaugeMetricFamily(
+            "fleet_guard_builds_not_read",
+            "Listed builds whose log was not read whole, per reason.",
+            labels=["reason"],
+        )
+        for reason, count in coverage.counts().items():
+            unread.add_metric([reason], count)
+        yield unread
+        yield _gauge(
+            "fleet_guard_teams_not_visible",
+            "Teams in source.teams whose builds could not be listed.",
+            len(coverage.teams_not_visible),
         )
         yield _gauge("fleet_guard_api_calls", "ATC API calls the scan made.", s.api_calls)
         seconds = GaugeMetricFamily(

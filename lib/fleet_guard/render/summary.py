@@ -33,7 +33,6 @@ MAX_TABLE_ROWS = 20
 
 def render_markdown(report: Report) -> str:
     lines = [f"# Fleet Guard: {report.status.upper()}", ""]
-    lines += coverage_lines(report)
     lines += _overview(report)
     lines += _affected_table(report)
     views = by_advisory(report)
@@ -70,6 +69,7 @@ def _overview(report: Report) -> list[str]:
         f"**Coverage:** the last {s.window}: {s.builds_listed} builds listed{cut}, "
         f"{s.builds_read} build logs read{cached}; {len(report.workers)} workers registered.",
         "",
+        *coverage_lines(report),
         f"Advisories at {report.threshold} and above decide the status.",
         "",
     ]

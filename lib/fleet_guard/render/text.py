@@ -24,6 +24,7 @@ def render_text(report: Report, *, files: str = "") -> str:
     """The lines for a build log. `files` names where the full report is, when there is one."""
     now = scan_time(report)
     lines = [f"fleet-guard: {verdict_line(report)}"]
+    lines += [f"  not seen: {gap}" for gap in report.coverage.problems()]
     for view in by_advisory(report):
         advisory = view.advisory
         if not view.affects_status:
