@@ -21,6 +21,20 @@ from fleet_guard.redact import Redactor
 # (atc/worker/gardenruntime/worker.go); that beats any other attribution.
 _ON_WORKER = re.compile(r"\bon worker ([^\s:]+):")
 
+# Where a container-creation failure starts. The ATC wraps every error from asking a worker for a
+# container in `find or create container on worker NAME: ` (atc/worker/gardenruntime/worker.go
+# FindOrCreateContainer), behind at most one step prefix such as `run check: `. A message that
+# reaches the build without that wrapper can still only come from creating the container when it
+# starts with the containerd backend's creation steps (worker/runtime/backend.go Create,
+# cni_network.go) or with libcni's own `plugin type="..." failed (add)` wording. The same CNI
+# words anywhere else (a task's output, the stderr of a resource script that talks to another
+# cluster) describe some other machine, not the worker.
+_CONTAINER_CREATION = re.compile(
+    r"(?:[a-z][a-z ]{0,30}: )?find or create container on worker [^\s:]+: "
+    r"|(?:new container|new task|starting task|network add|cni net setup): "
+    r'|plugin type="'
+)
+
 # Log events are arbitrary chunks; a phrase can be split across two of them. Keeping this much
 # of each step's previous output lets a log pattern match across the split.
 _LOG_TAIL = 2048
@@ -54,6 +68,11 @@ class Witness:
     fragment: str
     implies: Mapping[str, str]
     origin: str = ""
+
+
+def is_container_creation(message: str) -> bool:
+    """Whether an `error` event's message is the failure to create the step's container."""
+    return _CONTAINER_CREATION.match(message.lstrip()) is not None
 
 
 def builds_to_read(builds: Iterable[Build], statuses: Collection[str]) -> list[Build]:
@@ -156,9 +175,12 @@ class EvidenceMatcher:
     ) -> list[tuple[Advisory, EvidencePattern]]:
         """Matches on one event, minus those another matching advisory already explains."""
         matches: dict[str, tuple[Advisory, EvidencePattern]] = {}
+        creation = event_type == "error" and is_container_creation(text)
         for advisory in self._advisories:
             for pattern in advisory.patterns:
-                if pattern.event == event_type and pattern.regex.search(text):
+                if pattern.event != event_type or (pattern.container_creation and not creation):
+                    continue
+                if pattern.regex.search(text):
                     matches.setdefault(advisory.id, (advisory, pattern))
                     break
         return [

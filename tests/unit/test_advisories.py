@@ -14,6 +14,7 @@ from fleet_guard.advisories.model import Outcome, VersionRange
 from fleet_guard.advisories.versions import VERSION_FACTS
 from fleet_guard.config import SourceConfig
 from fleet_guard.errors import ConfigError
+from fleet_guard.evidence import is_container_creation
 from fleet_guard.facts import DECLARABLE_FACTS, FACT_NAMES
 from fleet_guard.severity import Severity
 
@@ -154,6 +155,15 @@ def test_cni_eintr_regex_needs_the_cni_context(message: str) -> None:
     assert not any(p.regex.search(message) for p in _patterns("cni-netlink-eintr"))
 
 
+def _creation_matches(rule_id: str, message: str) -> bool:
+    """Whether a pattern of the rule matches `message` as the matcher applies it."""
+    creation = is_container_creation(message)
+    return any(
+        p.regex.search(message) and (creation or not p.container_creation)
+        for p in _patterns(rule_id)
+    )
+
+
 @pytest.mark.parametrize(
     "message",
     [
@@ -161,35 +171,51 @@ def test_cni_eintr_regex_needs_the_cni_context(message: str) -> None:
         "find or create container on worker w1: starting task: network add: cni net setup: "
         "results may be incomplete or inconsistent",
         "find or create container on worker w2: starting task: interrupted system call",
+        # libcni's raw form, which the old `failed (add)\b` branch could never match
+        'plugin type="aws-cni" name="aws-cni" failed (add): add command: could not list '
+        "addresses: results may be incomplete or inconsistent",
     ],
 )
-def test_netlink_symptom_regex_matches_container_creation(message: str) -> None:
-    assert any(p.regex.search(message) for p in _patterns("netlink-dump-interrupted"))
+def test_netlink_symptom_matches_container_creation(message: str) -> None:
+    assert _creation_matches("netlink-dump-interrupted", message)
 
 
 @pytest.mark.parametrize(
     "message",
-    ["interrupted", "read: interrupted system call", "task failed: results may be incomplete"],
+    [
+        "interrupted",
+        "read: interrupted system call",
+        "task failed: results may be incomplete",
+        "resource script '/opt/resource/out []' failed: exit status 1\n\nstderr:\n"
+        'plugin type="aws-cni" failed (add): results may be incomplete or inconsistent',
+    ],
 )
-def test_netlink_symptom_regex_ignores_other_errors(message: str) -> None:
-    assert not any(p.regex.search(message) for p in _patterns("netlink-dump-interrupted"))
+def test_netlink_symptom_ignores_other_errors(message: str) -> None:
+    assert not _creation_matches("netlink-dump-interrupted", message)
+
+
+def test_every_network_and_cgroup_pattern_is_tied_to_container_creation() -> None:
+    """The worker's CNI and runc fail while creating a container; elsewhere the words are a
+    step's own program talking (buildkit in a task, a put to a Kubernetes cluster)."""
+    for rule_id in ("cni-netlink-eintr", "netlink-dump-interrupted", "guardian-cgroup-v2"):
+        assert all(p.container_creation and p.event == "error" for p in _patterns(rule_id))
 
 
 def test_guardian_cgroup_signatures() -> None:
     patterns = _patterns("guardian-cgroup-v2")
     runc = (
-        "runc run: exit status 1: container_linux.go:380: starting container process caused: "
-        'process_linux.go:545: container init caused: rootfs_linux.go:76: mounting "cgroup" to '
-        'rootfs at "/sys/fs/cgroup" caused: invalid argument'
-    )
-    bulk = (
-        "bulk starter: mounting subsystem 'cpuset' in '/sys/fs/cgroup/cpuset': "
-        "operation not permitted"
+        "find or create container on worker w1: runc run: exit status 1: container_linux.go:380: "
+        "starting container process caused: process_linux.go:545: container init caused: "
+        'rootfs_linux.go:76: mounting "cgroup" to rootfs at "/sys/fs/cgroup" caused: invalid '
+        "argument"
     )
     first = next(p for p in patterns if p.regex.search(runc))
     assert dict(first.implies) == {"runtime": "guardian"}
-    assert next(p for p in patterns if p.regex.search(bulk)).implies == {"runtime": "guardian"}
+    assert _creation_matches("guardian-cgroup-v2", runc.replace('"', '\\"'))
     assert not any(p.regex.search(REPORTED) for p in patterns)
+    # gdn's start-up failure is only in the worker's own log: no pattern can see it.
+    bulk = "bulk starter: mounting subsystem 'cpuset' in '/sys/fs/cgroup/cpuset': not permitted"
+    assert not any(p.regex.search(bulk) for p in patterns)
 
 
 # --- the schema rejects bad rules, every problem at its path -----------------------------------
@@ -397,3 +423,16 @@ def test_every_problem_of_every_rule_is_reported_together() -> None:
 def test_outcomes_that_affect_the_fleet() -> None:
     assert Outcome.MATCHED.affects and Outcome.EVIDENCE_ONLY.affects
     assert not Outcome.POSSIBLE.affects and not Outcome.CLEAR.affects
+
+
+def test_container_creation_is_refused_on_log_patterns() -> None:
+    raw = _valid_rule(
+        evidence={"patterns": [{"event": "log", "regex": "x", "container_creation": True}]}
+    )
+    (problem,) = _problems(raw)
+    assert problem.startswith("source.rules[0].evidence.patterns[0].container_creation:")
+    ok = _valid_rule(
+        evidence={"patterns": [{"event": "error", "regex": "x", "container_creation": True}]}
+    )
+    (pattern,) = compile_rule(ok, where="source.rules[0]", builtin=False).patterns
+    assert pattern.container_creation

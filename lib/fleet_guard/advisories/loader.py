@@ -90,6 +90,7 @@ def compile_rule(raw: Mapping[str, Any], *, where: str, builtin: bool) -> Adviso
                 event=p["event"],
                 regex=re.compile(p["regex"]),
                 implies=dict(p.get("implies") or {}),
+                container_creation=bool(p.get("container_creation", False)),
             )
             for p in evidence.get("patterns") or ()
         ),
@@ -201,6 +202,12 @@ def _semantic_problems(raw: Mapping[str, Any], where: str, builtin: bool) -> lis
             f"{where}.evidence.patterns: evidence.required needs at least one pattern to look for"
         )
     for i, pattern in enumerate(patterns):
+        creation = isinstance(pattern, Mapping) and pattern.get("container_creation") is True
+        if creation and pattern.get("event") == "log":
+            problems.append(
+                f"{where}.evidence.patterns[{i}].container_creation: only an `error` event "
+                "can be a container-creation failure; use event: error or drop the key"
+            )
         regex = pattern.get("regex") if isinstance(pattern, Mapping) else None
         if isinstance(regex, str):
             try:

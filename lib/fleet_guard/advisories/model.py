@@ -54,11 +54,18 @@ class Condition:
 
 @dataclass(frozen=True)
 class EvidencePattern:
-    """A regex over one event type; `implies` names facts a match proves about its worker."""
+    """A regex over one event type; `implies` names facts a match proves about its worker.
+
+    `container_creation`: only an `error` event that is the failure to create the step's
+    container counts (evidence.is_container_creation). The worker's own CNI, runtime and volume
+    failures happen there; the same words in a step's output or in a resource script's error
+    come from the step's program and say nothing about the worker.
+    """
 
     event: str
     regex: re.Pattern[str]
     implies: Mapping[str, str] = field(default_factory=dict)
+    container_creation: bool = False
 
 
 @dataclass(frozen=True)
