@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit demo bench image image-test clean
+.PHONY: help venv test lint typecheck unit demo bench corpus image image-test clean
 
 help:
 	@echo "make demo   - run check against the embedded simulator (incident scenario)"
 	@echo "make test   - lint, type-check and run every test"
 	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make corpus - precision/recall of each advisory on real error messages (tests/corpus)"
 	@echo "make image  - build the resource image with buildah (needs root)"
 
 $(STAMP): pyproject.toml
@@ -37,6 +38,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+corpus: $(STAMP)
+	$(BIN)/python scripts/corpus_report.py
 
 # The resource image (Dockerfile), built and tested with buildah; both need root. docs/image.md.
 IMAGE ?= localhost/fleet-guard:latest
