@@ -71,6 +71,10 @@ class PutParams:
     workers: tuple[str, ...]
     from_dir: str | None
     dry_run: bool
+    allow_incomplete: bool = False
+    # Globs restricting rerun; empty: every pipeline or job.
+    pipelines: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
 
 
 def load_get_params(raw: Any) -> GetParams:
@@ -96,6 +100,9 @@ def load_put_params(raw: Any) -> PutParams:
         workers=tuple(value("workers")),
         from_dir=params.get("from"),
         dry_run=bool(value("dry_run")),
+        allow_incomplete=bool(value("allow_incomplete")),
+        pipelines=tuple(value("pipelines")),
+        jobs=tuple(value("jobs")),
     )
 
 

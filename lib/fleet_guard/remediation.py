@@ -8,17 +8,23 @@ the params, so every safety rule can be tested with plain data:
 - a worker already on its way out (landing, landed, retiring) is skipped, not an error;
 - only stalled or landed workers are pruned: the ATC refuses running ones, and pruning a
   landing or retiring worker would cut off the builds it is still draining;
-- only errored job builds are rerun, never one-offs, reruns, or builds already rerun.
+- only errored job builds are rerun, never one-offs, reruns, or builds already rerun, and
+  never a build superseded by a newer build of the same job (same pipeline instance), which
+  would replay stale inputs; `pipelines` and `jobs` globs narrow it further.
 
 Then the roles are checked for the whole plan before anything is sent, so credentials that
-cannot do all of it do none of it. Execution goes through the client; one failed call does not
-stop the others (each was planned as safe on its own) unless the credentials were refused.
+cannot do all of it do none of it. Right before each land, retire or prune the worker list is
+read again and the worker's state and the `keep_running` floor are checked against it: the
+scan may be minutes old, and a worker that stalled meanwhile no longer runs builds.
+Execution goes through the client; one failed call does not stop the others (each was
+planned as safe on its own) unless the credentials were refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Protocol
 
 from fleet_guard.advisories.engine import Finding
@@ -26,7 +32,7 @@ from fleet_guard.concourse.models import Build, UserInfo, Worker
 from fleet_guard.errors import AuthError, ConcourseError, PermissionDenied
 from fleet_guard.evidence import Evidence
 from fleet_guard.log import Log
-from fleet_guard.params import Action, PutParams
+from fleet_guard.params import Action, KeepRunning, PutParams
 
 # atc/api/accessor/roles.go: each role includes the ones below it.
 ROLE_RANK: Mapping[str, int] = {"viewer": 1, "pipeline-operator": 2, "member": 3, "owner": 4}
@@ -66,6 +72,9 @@ class Plan:
     skipped: tuple[Skipped, ...]
     # How the limits were applied, for the log: "5 running; keep_running 50% keeps 3".
     notes: tuple[str, ...] = ()
+    # The floor as planned; execution re-checks it against a fresh worker list.
+    keep_running: KeepRunning = field(default_factory=KeepRunning)
+    floor: int = 0
 
 
 class Remediator(Protocol):
@@ -78,6 +87,8 @@ class Remediator(Protocol):
     def prune_worker(self, name: str) -> None: ...
 
     def rerun_build(self, build: Build) -> Build: ...
+
+    def workers(self) -> list[Worker]: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,8 @@ class Execution:
     failed: list[Failed] = field(default_factory=list)
     # Left out after the credentials were refused: the rest would be refused too.
     not_attempted: list[Task] = field(default_factory=list)
+    # No longer safe when their turn came (the fresh worker list said otherwise).
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def plan_workers(
@@ -141,7 +154,7 @@ def plan_workers(
         f"{running} of {len(workers)} workers running; keep_running {params.keep_running} "
         f"keeps {floor} running",
     )
-    return Plan(action, tuple(tasks), tuple(skipped), notes)
+    return Plan(action, tuple(tasks), tuple(skipped), notes, params.keep_running, floor)
 
 
 def _state_reason(action: Action, state: str) -> str | None:
@@ -160,6 +173,7 @@ def plan_reruns(findings: Iterable[Finding], builds: Sequence[Build], params: Pu
     """The evidence builds of `params.advisories`, newest first, one task per build."""
     listed = {b.id: b for b in builds}
     rerun_as = {b.rerun_of: b for b in sorted(builds, key=lambda b: b.id) if b.rerun_of}
+    newest = _newest_started(builds)
     wanted = set(params.advisories)
     evidence: dict[int, Evidence] = {}
     for finding in findings:
@@ -172,7 +186,9 @@ def plan_reruns(findings: Iterable[Finding], builds: Sequence[Build], params: Pu
         item = evidence[build_id]
         build = listed.get(build_id)
         target = _evidence_label(item)
-        reason = _rerun_reason(build, rerun_as)
+        reason = _rerun_reason(build, rerun_as) or _filter_reason(build, params)
+        if reason is None and build is not None:
+            reason = _superseded_reason(build, newest)
         if reason is None and len(tasks) >= params.max_builds:
             reason = f"max_builds is {params.max_builds}"
         if reason is not None:
@@ -196,6 +212,51 @@ def _rerun_reason(build: Build | None, rerun_as: Mapping[int, Build]) -> str | N
         return f"already rerun as #{again.name} (build {again.id})"
     if build.status != "errored":
         return f"{build.status}, not errored"
+    return None
+
+
+def _job_key(build: Build) -> tuple[str, int | str | None, str | None]:
+    """One job of one pipeline instance: instanced pipelines each have their own id."""
+    pipeline = build.pipeline_id if build.pipeline_id is not None else build.pipeline_name
+    return (build.team_name, pipeline, build.job_name)
+
+
+def _newest_started(
+    builds: Sequence[Build],
+) -> dict[tuple[str, int | str | None, str | None], Build]:
+    """The newest build of each job that has started (pending builds have not run yet)."""
+    newest: dict[tuple[str, int | str | None, str | None], Build] = {}
+    for build in builds:
+        if build.job_name and build.start_time is not None:
+            key = _job_key(build)
+            if key not in newest or build.id > newest[key].id:
+                newest[key] = build
+    return newest
+
+
+def _superseded_reason(
+    build: Build, newest: Mapping[tuple[str, int | str | None, str | None], Build]
+) -> str | None:
+    later = newest.get(_job_key(build))
+    if later is None or later.id <= build.id or later.rerun_of == build.id:
+        return None
+    return (
+        f"superseded by #{later.name} (build {later.id}, {later.status or 'started'}) of the "
+        "same job; a rerun would replay the old inputs"
+    )
+
+
+def _filter_reason(build: Build | None, params: PutParams) -> str | None:
+    if build is None or not (build.job_name and build.pipeline_name):
+        return None
+    pipeline = f"{build.team_name}/{build.pipeline_name}"
+    if params.pipelines and not any(
+        fnmatchcase(pipeline if "/" in glob else build.pipeline_name, glob)
+        for glob in params.pipelines
+    ):
+        return "not in params.pipelines"
+    if params.jobs and not any(fnmatchcase(build.job_name, glob) for glob in params.jobs):
+        return "not in params.jobs"
     return None
 
 
@@ -237,6 +298,11 @@ def execute(plan: Plan, client: Remediator, log: Log) -> Execution:
     """Runs the plan in order; call only after `missing_roles` came back empty."""
     outcome = Execution()
     for index, task in enumerate(plan.tasks):
+        stale = _no_longer_safe(plan, task, client) if task.worker is not None else None
+        if stale is not None:
+            outcome.skipped.append(Skipped(task.target, stale))
+            log.info(f"{task.action} {task.target}: skipped: {stale}")
+            continue
         try:
             result = _perform(task, client)
         except (AuthError, PermissionDenied) as error:
@@ -251,6 +317,30 @@ def execute(plan: Plan, client: Remediator, log: Log) -> Execution:
         outcome.done.append(Done(task, result))
         log.info(f"{task.action} {task.target}: done{f' ({result})' if result else ''}")
     return outcome
+
+
+def _no_longer_safe(plan: Plan, task: Task, client: Remediator) -> str | None:
+    """Why the worker task must not run now, judged on a worker list read right before it."""
+    try:
+        workers = client.workers()
+    except ConcourseError as error:
+        return f"the worker list could not be read again, so not acting on old state: {error}"
+    worker = next((w for w in workers if w.name == task.target), None)
+    if worker is None:
+        return "no longer registered"
+    reason = _state_reason(plan.action, worker.state)
+    if reason is not None:
+        return f"now {reason}"
+    if worker.state != "running":
+        return None
+    running = sum(1 for w in workers if w.state == "running")
+    floor = max(plan.floor, plan.keep_running.floor(running))
+    if running - 1 < floor:
+        return (
+            f"keep_running {plan.keep_running}: {running} running now (workers may have "
+            f"stalled or left since the plan), {floor} must stay running"
+        )
+    return None
 
 
 def _perform(task: Task, client: Remediator) -> str:

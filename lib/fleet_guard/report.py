@@ -69,6 +69,15 @@ class Coverage:
             counts[item.reason] = counts.get(item.reason, 0) + 1
         return counts
 
+    def summary(self) -> str:
+        """One short line for build metadata: `complete`, or the size of each gap."""
+        parts = [f"{n} {reason}" for reason, n in self.counts().items() if n]
+        if self.teams_not_visible:
+            parts.append(f"{len(self.teams_not_visible)} team(s) not visible")
+        if self.listing_capped:
+            parts.append("listing capped")
+        return ", ".join(parts) if parts else "complete"
+
     def problems(self) -> list[str]:
         """One sentence per gap, each saying what was missed and how to fix it."""
         lines = []

@@ -85,6 +85,12 @@ def report_of(source: dict[str, Any], dest: Path) -> tuple[Result, dict[str, Any
     return result, report
 
 
+def gate(source: dict[str, Any], tmp_path: Path, **params: Any) -> Result:
+    return run_asset(
+        "out", {"source": source, "params": {"action": "gate", **params}}, str(tmp_path)
+    )
+
+
 def assert_incomplete(source: dict[str, Any], tmp_path: Path, reason: str) -> dict[str, Any]:
     checked, version = check_all(source)
     assert version["status"] == "incomplete"
@@ -98,6 +104,19 @@ def assert_incomplete(source: dict[str, Any], tmp_path: Path, reason: str) -> di
     assert summary.startswith("# Fleet Guard: INCOMPLETE")
     assert "not read whole" in summary.split("\n## ")[0], "coverage belongs at the top"
     coverage: dict[str, Any] = report["coverage"]
+
+    refused = gate(source, tmp_path)
+    assert refused.code == 1 and refused.stdout == ""
+    assert "gate failed: the scan could not see everything" in refused.stderr
+    assert "allow_incomplete: true" in refused.stderr
+    assert coverage["problems"][0] in refused.stderr, "it names what it could not read"
+    allowed = gate(source, tmp_path, allow_incomplete=True)
+    assert allowed.code == 0, allowed.stderr
+    assert "gate passed on an incomplete scan" in allowed.stderr
+    assert coverage["problems"][0] in allowed.stderr, "it says what it could not see"
+    shown = {m["name"]: m["value"] for m in allowed.json["metadata"]}
+    assert shown["gate"] == "passed (incomplete)" and shown["status"] == "incomplete"
+    assert shown["coverage"] != "complete"
     return coverage
 
 
@@ -155,6 +174,7 @@ def test_one_build_answering_500_is_counted_not_fatal(tmp_path):
         _, report = report_of(source_for(sim), tmp_path)
     assert report["coverage"]["builds_not_read"]["server_error"] == 1
     assert report["coverage"]["unread"][0]["build_id"] == 1241
+    assert "failed or did not answer, even after retries" in result.stderr
 
 
 def test_a_team_that_cannot_be_listed_is_not_visible(tmp_path):

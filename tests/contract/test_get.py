@@ -105,6 +105,7 @@ def test_incident_metadata_says_what_a_person_scans_for(incident, tmp_path):
         "affected_workers": "w-1, w-3",
         "concourse": "7.12.0",
         "builds_read": metadata_of(result)["builds_read"],
+        "coverage": "complete",
         "current": "true",
     }
     assert int(metadata_of(result)["builds_read"]) > 0

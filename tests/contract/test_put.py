@@ -18,12 +18,30 @@ from tests.contract.helpers import Result, run_asset, source_for
 EINTR = "cni-netlink-eintr"
 # In the incident scenario, the EINTR-errored job builds newest first. 1041 already has a
 # rerun (1043); 1211 is a one-off that errored for another reason; 979 is outside the window.
-EINTR_BUILDS = [1241, 1201, 1161, 1141, 1121, 1101, 1081, 1061, 1021]
+ALL_EINTR_BUILDS = [1241, 1201, 1161, 1141, 1121, 1101, 1081, 1061, 1041, 1021]
+# Once the green builds after them are gone (`rerunnable`), the newest EINTR build of each job:
+# 1121, 1081 and 1021 are superseded by newer EINTR builds of their jobs.
+EINTR_BUILDS = [1241, 1201, 1161, 1141, 1101, 1061]
 
 
 @pytest.fixture
 def fresh() -> Iterator[Simulator]:
     with Simulator(load_scenario("incident")) as sim:
+        yield sim
+
+
+@pytest.fixture
+def rerunnable() -> Iterator[Simulator]:
+    """The incident without the builds that ran after each EINTR build of the same job."""
+    scenario = load_scenario("incident")
+    errored = [scenario.builds[i] for i in ALL_EINTR_BUILDS]
+    for build in list(scenario.builds.values()):
+        later = any(
+            e.job == build.job and e.pipeline is build.pipeline and e.id < build.id for e in errored
+        )
+        if later and build.rerun_of is None and build.id not in ALL_EINTR_BUILDS:
+            del scenario.builds[build.id]
+    with Simulator(scenario) as sim:
         yield sim
 
 
@@ -144,45 +162,66 @@ def test_the_put_version_is_the_live_state_with_seq_0(incident, tmp_path):
 # --- rerun -----------------------------------------------------------------------------------
 
 
-def test_rerun_reruns_the_newest_eintr_job_builds_up_to_max_builds(fresh, tmp_path):
-    result = put(fresh, tmp_path, {"action": "rerun"})
+def test_rerun_reruns_the_newest_eintr_job_builds_up_to_max_builds(rerunnable, tmp_path):
+    result = put(rerunnable, tmp_path, {"action": "rerun"})
     assert_version(result)
-    assert reruns(fresh) == EINTR_BUILDS[:5]
-    assert all(m.startswith("POST /api/v1/teams/") for m in mutations(fresh))
+    assert reruns(rerunnable) == EINTR_BUILDS[:5]
+    assert all(m.startswith("POST /api/v1/teams/") for m in mutations(rerunnable))
     assert len(named(result, "rerun")) == 5
     assert named(result, "rerun")[0].startswith("platform/backend/build-image #16 (build 1241)")
     assert "rerun as #16.1" in named(result, "rerun")[0]
 
 
-def test_rerun_never_touches_a_build_already_rerun_nor_a_one_off(fresh, tmp_path):
-    result = put(fresh, tmp_path, {"action": "rerun", "max_builds": 20})
+def test_rerun_never_touches_a_build_already_rerun_nor_a_one_off(rerunnable, tmp_path):
+    result = put(rerunnable, tmp_path, {"action": "rerun", "max_builds": 20})
     assert_version(result)
-    assert reruns(fresh) == EINTR_BUILDS
+    assert reruns(rerunnable) == EINTR_BUILDS
     skipped = named(result, "skipped")
     assert any("(build 1041): already rerun as #14.1 (build 1043)" in s for s in skipped)
+    assert any("(build 1121): superseded by #" in s for s in skipped)
 
 
-def test_rerun_of_an_instanced_pipeline_sends_its_vars(fresh, tmp_path):
-    assert put(fresh, tmp_path, {"action": "rerun", "max_builds": 20}).code == 0
-    [deploy] = [r for r in fresh.mutations if "/pipelines/release/" in r.path]
+def test_rerun_of_an_instanced_pipeline_sends_its_vars(rerunnable, tmp_path):
+    assert put(rerunnable, tmp_path, {"action": "rerun", "max_builds": 20}).code == 0
+    [deploy] = [r for r in rerunnable.mutations if "/pipelines/release/" in r.path]
     assert deploy.query == {"vars.env": ['"prod"']}
 
 
-def test_a_second_rerun_skips_what_the_first_reran(fresh, tmp_path):
-    assert put(fresh, tmp_path, {"action": "rerun", "max_builds": 2}).code == 0
-    second = put(fresh, tmp_path, {"action": "rerun", "max_builds": 2})
+def test_a_second_rerun_skips_what_the_first_reran(rerunnable, tmp_path):
+    assert put(rerunnable, tmp_path, {"action": "rerun", "max_builds": 2}).code == 0
+    second = put(rerunnable, tmp_path, {"action": "rerun", "max_builds": 2})
     assert_version(second)
-    assert reruns(fresh) == EINTR_BUILDS[:4]
+    assert reruns(rerunnable) == EINTR_BUILDS[:4]
     skipped = named(second, "skipped")
     assert any("(build 1241): already rerun as #16.1" in s for s in skipped)
 
 
-def test_rerun_dry_run_changes_nothing(fresh, tmp_path):
-    result = put(fresh, tmp_path, {"action": "rerun", "dry_run": True})
+def test_rerun_dry_run_changes_nothing(rerunnable, tmp_path):
+    result = put(rerunnable, tmp_path, {"action": "rerun", "dry_run": True})
     assert_version(result)
-    assert fresh.mutations == []
+    assert rerunnable.mutations == []
     assert len(named(result, "planned")) == 5
     assert dict(metadata(result))["action"] == "rerun (dry run)"
+
+
+def test_rerun_skips_every_build_that_green_builds_of_its_job_superseded(fresh, tmp_path):
+    result = put(fresh, tmp_path, {"action": "rerun", "dry_run": True, "max_builds": 20})
+    assert_version(result)
+    assert fresh.mutations == []
+    skipped = named(result, "skipped")
+    superseded = [s for s in skipped if "superseded by #" in s]
+    assert any("(build 1241): superseded by #" in s and "succeeded" in s for s in superseded)
+    planned = named(result, "planned")
+    assert not any("build-image" in p for p in planned), "the green builds since replace it"
+    assert "replay the old inputs" in result.stderr, "the dry run says why on stderr too"
+
+
+def test_rerun_restricted_to_a_pipeline_and_jobs(rerunnable, tmp_path):
+    params = {"action": "rerun", "max_builds": 20, "pipelines": ["oss-*"], "jobs": ["integ*"]}
+    result = put(rerunnable, tmp_path, params)
+    assert_version(result)
+    assert reruns(rerunnable) == [1201]
+    assert any("not in params.pipelines" in s for s in named(result, "skipped"))
 
 
 # --- land, retire, prune ---------------------------------------------------------------------

@@ -206,6 +206,37 @@ def test_rerun_keeps_the_listed_build_for_its_instance_vars():
     assert plan.tasks[0].team == "platform"
 
 
+def test_a_build_superseded_by_a_newer_build_of_the_same_job_is_never_rerun():
+    deploy = build(1010, job_name="deploy", start_time=100, pipeline_id=7)
+    green = build(1030, job_name="deploy", status="succeeded", start_time=300, pipeline_id=7)
+    pending = build(1040, job_name="unit", status="pending")  # never started: supersedes nothing
+    unit = build(1020, start_time=200, pipeline_id=7)
+    other_instance = build(1015, job_name="deploy", start_time=150, pipeline_id=8)
+    builds = [deploy, unit, green, pending, other_instance]
+    plan = plan_reruns([finding(EINTR, [deploy, unit, other_instance])], builds, params("rerun"))
+    assert [t.build.id for t in plan.tasks] == [1020, 1015]
+    assert reasons(plan) == {
+        "platform/backend/deploy #10 (build 1010)": "superseded by #30 (build 1030, succeeded) "
+        "of the same job; a rerun would replay the old inputs"
+    }
+
+
+def test_rerun_can_be_restricted_to_pipelines_and_jobs_by_glob():
+    a = build(1010, job_name="unit-a")
+    b = build(1020, job_name="integration", pipeline_name="release")
+    c = build(1030, job_name="unit-b", team_name="oss", pipeline_name="release")
+    builds = [a, b, c]
+    chosen = plan_reruns(
+        [finding(EINTR, builds)], builds, params("rerun", pipelines=["platform/rel*"])
+    )
+    assert [t.build.id for t in chosen.tasks] == [1020]
+    assert set(reasons(chosen).values()) == {"not in params.pipelines"}
+    chosen = plan_reruns([finding(EINTR, builds)], builds, params("rerun", jobs=["unit-*"]))
+    assert [t.build.id for t in chosen.tasks] == [1030, 1010]
+    chosen = plan_reruns([finding(EINTR, builds)], builds, params("rerun", pipelines=["release"]))
+    assert [t.build.id for t in chosen.tasks] == [1030, 1020]
+
+
 # --- roles -----------------------------------------------------------------------------------
 
 ADMIN = UserInfo("admin", True, {"main": ("owner",)})
@@ -251,9 +282,19 @@ def test_rerun_needs_pipeline_operator_on_the_builds_team():
 
 
 class FakeClient:
-    def __init__(self, refuse: dict[str, Exception] | None = None) -> None:
+    def __init__(
+        self, refuse: dict[str, Exception] | None = None, fleets: list[list[Worker]] | None = None
+    ) -> None:
         self.refuse = refuse or {}
         self.calls: list[tuple[str, str]] = []
+        # What each successive GET /api/v1/workers answers; the last one repeats.
+        self.fleets = fleets
+
+    def workers(self) -> list[Worker]:
+        self.calls.append(("workers", ""))
+        if self.fleets is None:
+            return fleet(*["running"] * 5)
+        return self.fleets.pop(0) if len(self.fleets) > 1 else self.fleets[0]
 
     def _call(self, action: str, name: str) -> None:
         self.calls.append((action, name))
@@ -282,7 +323,11 @@ def test_execution_goes_on_after_an_ordinary_failure():
     plan = land_plan(worker("w-0"), worker("w-1"), worker("w-2"))
     client = FakeClient({"w-1": ConcourseError("PUT /api/v1/workers/w-1/land: 500", status=500)})
     result = execute(plan, client, quiet())
-    assert client.calls == [("land", "w-0"), ("land", "w-1"), ("land", "w-2")]
+    assert [c for c in client.calls if c[0] == "land"] == [
+        ("land", "w-0"),
+        ("land", "w-1"),
+        ("land", "w-2"),
+    ]
     assert [d.task.target for d in result.done] == ["w-0", "w-2"]
     assert [f.task.target for f in result.failed] == ["w-1"]
 
@@ -292,7 +337,7 @@ def test_execution_stops_once_the_credentials_are_refused(error):
     plan = land_plan(worker("w-0"), worker("w-1"), worker("w-2"))
     client = FakeClient({"w-0": error})
     result = execute(plan, client, quiet())
-    assert client.calls == [("land", "w-0")]
+    assert client.calls == [("workers", ""), ("land", "w-0")]
     assert [t.target for t in result.not_attempted] == ["w-1", "w-2"]
 
 
@@ -301,3 +346,48 @@ def test_a_rerun_reports_the_new_build():
     plan = plan_reruns([finding(EINTR, [b])], [b], params("rerun"))
     result = execute(plan, FakeClient(), quiet())
     assert result.done[0].result == "rerun as #10.1 (build 1011)"
+
+
+def test_each_worker_action_reads_the_workers_again_first():
+    plan = land_plan(worker("w-0"), worker("w-1"))
+    client = FakeClient()
+    execute(plan, client, quiet())
+    assert client.calls == [("workers", ""), ("land", "w-0"), ("workers", ""), ("land", "w-1")]
+
+
+def test_keep_running_is_checked_again_when_workers_stalled_since_the_plan():
+    planned = fleet("running", "running", "running", "running")
+    plan = plan_workers(
+        Action.LAND, ["w-0", "w-1"], planned, params("land", keep_running=2, max_workers=2)
+    )
+    assert [t.target for t in plan.tasks] == ["w-0", "w-1"]
+    # By the time the put acts, w-2 has stalled; after landing w-0 only w-1 and w-3 run.
+    meanwhile = fleet("running", "running", "stalled", "running")
+    after_first = fleet("landing", "running", "stalled", "running")
+    client = FakeClient(fleets=[meanwhile, after_first])
+    result = execute(plan, client, quiet())
+    assert [d.task.target for d in result.done] == ["w-0"]
+    assert [(s.target, s.reason.split(":")[0]) for s in result.skipped] == [
+        ("w-1", "keep_running 2")
+    ]
+    assert "2 running now" in result.skipped[0].reason
+
+
+def test_a_worker_that_left_or_began_landing_since_the_plan_is_skipped():
+    plan = land_plan(worker("w-0"), worker("w-1"))
+    client = FakeClient(fleets=[[worker("w-1", "landing")]])
+    result = execute(plan, client, quiet())
+    assert result.done == []
+    assert [(s.target, s.reason) for s in result.skipped] == [
+        ("w-0", "no longer registered"),
+        ("w-1", "now already landing"),
+    ]
+
+
+def test_a_worker_list_that_cannot_be_read_again_stops_that_action():
+    class Broken(FakeClient):
+        def workers(self) -> list[Worker]:
+            raise ConcourseError("GET /api/v1/workers failed with 500", status=500)
+
+    result = execute(land_plan(worker("w-0")), Broken(), quiet())
+    assert result.done == [] and "could not be read again" in result.skipped[0].reason

@@ -81,6 +81,7 @@ def _metadata(report: Report, current: bool) -> Metadata:
             ("affected_workers", shorten(affected)),
             ("concourse", report.info.version or "unknown"),
             ("builds_read", report.scanned.builds_read),
+            ("coverage", report.coverage.summary()),
             ("current", str(current).lower()),
         ]
     )

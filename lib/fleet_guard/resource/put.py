@@ -40,7 +40,7 @@ from fleet_guard.resource.get import AFFECTED_FILE, REPORT_FILE
 from fleet_guard.resource.metadata import as_version, metadata, shorten, state_pairs
 from fleet_guard.resource.protocol import Request
 from fleet_guard.scan import scan_fleet, summary_line
-from fleet_guard.version import AFFECTED, Version
+from fleet_guard.version import AFFECTED, INCOMPLETE, Version
 
 _PAST = {
     Action.LAND: "landed",
@@ -76,15 +76,30 @@ def _gate(
     log.info(summary_line(report))
     fail_on = params.fail_on or config.severity
     verdict = replace(report, threshold=fail_on)
-    failing = verdict.status == AFFECTED
     outcome = "passed"
-    if failing:
+    line = ""
+    if verdict.status == AFFECTED:
         log.info(render_text(verdict))
         line = (
             f"gate failed at fail_on {fail_on}: the fleet is affected by "
             f"{', '.join(verdict.advisory_ids)} on {shorten(verdict.affected_workers)} "
             f"({len(verdict.affected_workers)} workers); the lines above say what to do"
         )
+    elif verdict.status == INCOMPLETE:
+        gaps = "\n".join(f"  - {gap}" for gap in verdict.coverage.problems())
+        if params.allow_incomplete:
+            log.warn(
+                "gate passed on an incomplete scan (allow_incomplete: true); it could not "
+                f"see:\n{gaps}"
+            )
+            outcome = "passed (incomplete)"
+        else:
+            line = (
+                "gate failed: the scan could not see everything in its scope, so it cannot "
+                f"call the fleet healthy:\n{gaps}\nFix what is named above, or set "
+                "allow_incomplete: true on this put to pass on what it could see."
+            )
+    if line:
         if not params.dry_run:
             raise UserError(line)
         log.info(f"fleet-guard: dry run, so passing anyway: {line}")
@@ -95,6 +110,7 @@ def _gate(
         ("fail_on", fail_on),
         *state_pairs(report.version()),
         ("affected_workers", shorten(report.affected_workers)),
+        ("coverage", report.coverage.summary()),
     ]
     return {"version": report.version().to_json(), "metadata": metadata(pairs)}
 
@@ -135,6 +151,7 @@ def _remediate(
     if execution.failed:
         raise UserError(_failure_message(plan, execution))
     pairs = _outcome_pairs(plan, version, _done_pairs(plan, execution), dry_run=False)
+    pairs += [("skipped", f"{s.target}: {s.reason}") for s in execution.skipped]
     return {"version": version, "metadata": metadata(pairs)}
 
 
