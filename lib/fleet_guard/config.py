@@ -22,6 +22,24 @@ class WorkerFactsOverride:
 
 
 @dataclass(frozen=True)
+class EmergingConfig:
+    """`emerging*` keys: whether to look for emerging signatures, and what they count for."""
+
+    mode: str = "report"  # off, report, or a severity name
+    sample: int = 30
+    min_builds: int = 5
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    @property
+    def severity(self) -> Severity | None:
+        """The severity a signature counts as in the verdict; None: reported only."""
+        return None if self.mode in ("off", "report") else Severity.parse(self.mode)
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     url: str
     username: str | None = None
@@ -41,6 +59,7 @@ class SourceConfig:
     emit: str = "affected"
     rules: tuple[Mapping[str, Any], ...] = ()
     disable_rules: tuple[str, ...] = ()
+    emerging: EmergingConfig = EmergingConfig()
     debug: bool = False
 
     @property
@@ -115,5 +134,10 @@ def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
         emit=str(raw.get("emit", "affected")),
         rules=tuple(raw.get("rules") or ()),
         disable_rules=tuple(raw.get("disable_rules") or ()),
+        emerging=EmergingConfig(
+            mode=str(raw.get("emerging", "report")),
+            sample=int(raw.get("emerging_sample", 30)),
+            min_builds=int(raw.get("emerging_min_builds", 5)),
+        ),
         debug=bool(raw.get("debug", False)),
     )

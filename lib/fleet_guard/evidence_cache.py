@@ -28,6 +28,8 @@ from fleet_guard.log import Log
 # Where the cache lives; tests point it at their own directory.
 CACHE_DIR_ENV = "FLEET_GUARD_CACHE_DIR"
 _FINISHED = frozenset({"succeeded", "failed", "errored", "aborted"})
+# The signature search's section of the file (never a build ID, which is all digits).
+_SIGNATURES = "signatures"
 
 
 class EvidenceCache:
@@ -36,6 +38,12 @@ class EvidenceCache:
         self._log = log
         self._builds: dict[str, list[dict[str, Any]]] = self._read() if path else {}
         self.hits = 0
+        # For signatures/: what each build told the search, and first/last seen per template.
+        stored: Any = self._builds.pop(_SIGNATURES, None)
+        section: dict[str, Any] = stored if isinstance(stored, dict) else {}
+        records, memory = section.get("builds"), section.get("memory")
+        self._records: dict[str, Any] = records if isinstance(records, dict) else {}
+        self.memory: dict[str, Any] = memory if isinstance(memory, dict) else {}
 
     @classmethod
     def for_check(cls, url: str, advisories: Sequence[Advisory], log: Log) -> EvidenceCache:
@@ -70,12 +78,24 @@ class EvidenceCache:
         if _finished(build):
             self._builds[str(build.id)] = [asdict(e) for e in evidence]
 
+    def lookup_record(self, build: Build) -> Any:
+        """The signature search's record of a finished build (its JSON), or None."""
+        return self._records.get(str(build.id)) if _finished(build) else None
+
+    def store_record(self, build: Build, record: Any) -> None:
+        if _finished(build):
+            self._records[str(build.id)] = record
+
     def save(self, listed: Iterable[Build]) -> None:
         """Keeps only builds still listed, so the file never outgrows the window."""
         if self._path is None:
             return
         keep = {str(b.id) for b in listed}
-        builds = {k: v for k, v in self._builds.items() if k in keep}
+        builds: dict[str, Any] = {k: v for k, v in self._builds.items() if k in keep}
+        builds[_SIGNATURES] = {
+            "builds": {k: v for k, v in self._records.items() if k in keep},
+            "memory": self.memory,
+        }
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self._path.with_suffix(f".{os.getpid()}.tmp")

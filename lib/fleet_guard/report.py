@@ -17,6 +17,7 @@ from fleet_guard.concourse.models import Build, Info, Worker
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
 from fleet_guard.severity import Severity
+from fleet_guard.signatures.detect import Signature
 from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE, Version
 
 # Why a listed build's log was not read whole, in the order reports show them, with the fix.
@@ -119,6 +120,8 @@ class Scanned:
     seconds: float = 0.0
     # Builds whose evidence an earlier check had already found (see evidence_cache).
     builds_cached: int = 0
+    # Other builds read (or taken from the cache) only for the base rate of signatures/.
+    builds_sampled: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,17 @@ class Report:
     # Every build listed, so remediation can rerun evidence builds without listing them again.
     builds: Sequence[Build] = ()
     coverage: Coverage = Coverage()
+    # Emerging signatures (signatures/), and the severity they count as; None: report only.
+    emerging: Sequence[Signature] = ()
+    emerging_severity: Severity | None = None
+    # (error templates seen, templates tested) when the signature search ran.
+    templates: tuple[int, int] | None = None
+
+    @property
+    def emerging_affecting(self) -> list[Signature]:
+        """Signatures that decide the status, when the operator made them count."""
+        severity = self.emerging_severity
+        return list(self.emerging) if severity is not None and severity >= self.threshold else []
 
     @property
     def affecting(self) -> list[Finding]:
@@ -145,7 +159,7 @@ class Report:
     @property
     def status(self) -> str:
         """Affecting findings win; otherwise a scan that missed something is never healthy."""
-        if self.affecting:
+        if self.affecting or self.emerging_affecting:
             return AFFECTED
         return HEALTHY if self.coverage.complete else INCOMPLETE
 
@@ -159,6 +173,7 @@ class Report:
         key: list[Any] = sorted(
             [f.advisory.id, f.outcome.value, sorted(f.workers)] for f in self.affecting
         )
+        key += sorted([s.id, "emerging", s.worker_names] for s in self.emerging_affecting)
         if self.status == INCOMPLETE:
             key.append(INCOMPLETE)
         digest = hashlib.sha256(json.dumps(key, separators=(",", ":")).encode()).hexdigest()
@@ -166,7 +181,8 @@ class Report:
 
     @property
     def advisory_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({f.advisory.id for f in self.affecting}))
+        ids = {f.advisory.id for f in self.affecting} | {s.id for s in self.emerging_affecting}
+        return tuple(sorted(ids))
 
     @property
     def affected_workers(self) -> list[str]:
@@ -178,6 +194,9 @@ class Report:
             for item in finding.evidence:
                 if item.worker in counts:
                     counts[item.worker] += 1
+        for signature in self.emerging_affecting:
+            for count in signature.workers:
+                counts[count.worker] = counts.get(count.worker, 0) + count.observed
         return sorted(counts, key=lambda w: (-counts[w], w))
 
     def version(self) -> Version:
@@ -209,8 +228,15 @@ def report_json(report: Report) -> dict[str, Any]:
             "api_calls": report.scanned.api_calls,
             "capped": report.scanned.capped,
             "seconds": round(report.scanned.seconds, 3),
+            "builds_sampled": report.scanned.builds_sampled,
+            **(
+                {"templates": report.templates[0], "templates_tested": report.templates[1]}
+                if report.templates
+                else {}
+            ),
         },
         "coverage": coverage_json(report.coverage),
+        "emerging": [_emerging_json(s, report) for s in report.emerging],
         "generated_at": report.generated_at,
     }
 
@@ -274,6 +300,39 @@ def _finding_json(finding: Finding, threshold: Severity) -> dict[str, Any]:
             "workaround": advisory.remediation.workaround,
         },
         "references": [{"type": r.type, "url": r.url} for r in advisory.references],
+    }
+
+
+# Evidence builds listed per signature in report.json, newest first; `builds` counts them all.
+MAX_EMERGING_EVIDENCE = 50
+
+
+def _emerging_json(signature: Signature, report: Report) -> dict[str, Any]:
+    stats = signature.stats
+    affects = signature.id in {s.id for s in report.emerging_affecting}
+    return {
+        "kind": "emerging",
+        "id": signature.id,
+        "template": stats.template,
+        "example": stats.example,
+        "event": "error",
+        "severity": str(report.emerging_severity) if report.emerging_severity else None,
+        "affects_status": affects,
+        "occurrences": stats.occurrences,
+        "builds": len(stats.build_ids),
+        "workers": [
+            {"name": w.worker, "observed": w.observed, "expected": w.expected}
+            for w in signature.workers
+        ],
+        "workers_seen": len(stats.per_worker),
+        "unattributed": stats.unattributed,
+        "releases": sorted(stats.releases),
+        "release": signature.release,
+        "p_value": signature.p_value,
+        "q_value": signature.q_value,
+        "first_seen": stats.first_seen,
+        "last_seen": stats.last_seen,
+        "evidence": [_evidence_json(e) for e in stats.evidence[:MAX_EMERGING_EVIDENCE]],
     }
 
 

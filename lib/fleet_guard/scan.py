@@ -6,7 +6,8 @@ This is the only module that strings the stages together; each stage stays testa
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,11 +21,13 @@ from fleet_guard.config import SourceConfig
 from fleet_guard.errors import ConcourseError
 from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
 from fleet_guard.evidence_cache import EvidenceCache
-from fleet_guard.facts import gather_facts, web_facts
+from fleet_guard.facts import Fact, gather_facts, web_facts
 from fleet_guard.facts.releases import ReleaseTable
 from fleet_guard.facts.witnesses import WitnessTable
 from fleet_guard.log import Log
 from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild
+from fleet_guard.signatures.collect import BuildRecord, ErrorCollector, sample_builds
+from fleet_guard.signatures.detect import Detection, Settings, find_signatures
 
 # How a build was read besides the stream outcomes and the UNREAD_REASONS of report.py.
 CACHED = "cached"
@@ -38,6 +41,8 @@ class BuildRead:
     build: Build
     evidence: list[Evidence]
     outcome: str
+    # What the build told the signature search (None when the search is off or it failed).
+    record: BuildRecord | None = None
 
     @property
     def whole(self) -> bool:
@@ -66,10 +71,27 @@ def scan_fleet(
     matcher = EvidenceMatcher(
         rules, base_url=config.url, redact=log.redact, witnesses=WitnessTable.load().witnesses
     )
+    collector = (
+        ErrorCollector(rules, workers=[w.name for w in workers], redact=log.redact)
+        if config.emerging.enabled
+        else None
+    )
     reads = [
-        read_build(build, client, matcher, cache, log, max_bytes=config.max_log_bytes)
+        read_build(
+            build, client, matcher, cache, log, max_bytes=config.max_log_bytes, collector=collector
+        )
         for build in to_read
     ]
+    sampled = (
+        [
+            _sample_work(build, client, collector, cache, log, config.max_log_bytes)
+            for build in sample_builds(
+                listing.builds, {b.id for b in to_read}, config.emerging.sample
+            )
+        ]
+        if collector
+        else []
+    )
     evidence = [item for read in reads for item in read.evidence]
     coverage = Coverage(
         unread=tuple(_unread(read) for read in reads if not read.whole),
@@ -85,6 +107,7 @@ def scan_fleet(
         # Usually a declared fact that is out of date: worth a line on every check.
         log.warn(conflict.describe())
     facts = fleet.workers
+    detection = _signatures(config, reads, sampled, facts, cache, int(now)) if collector else None
     if cache:
         cache.save(listing.builds)
     findings = evaluate(rules, facts, evidence, web_facts(info))
@@ -103,6 +126,7 @@ def scan_fleet(
             builds_listed=len(listing.builds),
             builds_read=sum(1 for r in reads if r.outcome in _STREAMED),
             builds_cached=sum(1 for r in reads if r.outcome == CACHED),
+            builds_sampled=len(sampled),
             api_calls=client.calls,
             capped=listing.capped,
             seconds=time.monotonic() - started,
@@ -110,6 +134,9 @@ def scan_fleet(
         generated_at=datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         builds=listing.builds,
         coverage=coverage,
+        emerging=tuple(detection.signatures) if detection else (),
+        emerging_severity=config.emerging.severity,
+        templates=(len(detection.templates), detection.tested) if detection else None,
     )
 
 
@@ -125,27 +152,98 @@ def read_build(
     log: Log,
     *,
     max_bytes: int,
+    collector: ErrorCollector | None = None,
 ) -> BuildRead:
     """One build's evidence (cached, else streamed); never raises for a build we cannot read.
 
     Whatever the status (403 private job, 404 deleted, 5xx after retries, no answer), one bad
     build must not blind the whole scan: it is skipped and counted in the coverage.
     """
-    found = cache.lookup(build) if cache else None
+    cached_record = _cached_record(build, cache) if collector else None
+    found = cache.lookup(build) if cache and (cached_record or not collector) else None
     if found is not None:
-        return BuildRead(build, found, CACHED)
+        return BuildRead(build, found, CACHED, cached_record)
     stream = client.build_events(build.id, max_bytes=max_bytes)
+    record = BuildRecord() if collector else None
     try:
-        found = matcher.match_build(build, stream)
+        events = collector.observe(build, stream, record) if collector and record else stream
+        found = matcher.match_build(build, events)
     except ConcourseError as error:
         log.debug(error.message)
         return BuildRead(build, [], _error_reason(error))
     if cache and stream.complete:
         cache.store(build, found)
+        if record:
+            cache.store_record(build, record.to_json())
     for item in found:
         what = item.advisory or f"runtime witness {item.witness.strip()!r}"
         log.debug(f"build {build.id}: {what} on {item.worker or 'unknown worker'}")
-    return BuildRead(build, found, stream.outcome)
+    return BuildRead(build, found, stream.outcome, record)
+
+
+def _cached_record(build: Build, cache: EvidenceCache | None) -> BuildRecord | None:
+    stored = cache.lookup_record(build) if cache else None
+    if stored is None:
+        return None
+    try:
+        return BuildRecord.from_json(stored)
+    except (TypeError, ValueError, KeyError):
+        return None  # damaged: read the build again
+
+
+def _sample_work(
+    build: Build,
+    client: ConcourseClient,
+    collector: ErrorCollector,
+    cache: EvidenceCache | None,
+    log: Log,
+    max_bytes: int,
+) -> BuildRecord:
+    """Where one sampled build's steps were placed: the base rate, nothing else."""
+    cached = _cached_record(build, cache)
+    if cached is not None:
+        return cached
+    record = BuildRecord()
+    stream = client.build_events(build.id, max_bytes=max_bytes)
+    try:
+        for _ in collector.observe(build, stream, record, errors=False):
+            pass
+    except ConcourseError as error:
+        # A sample build we may not read is just not in the sample; it is not coverage.
+        log.debug(f"base-rate sample: {error.message}")
+        return BuildRecord()
+    if cache and stream.complete:
+        cache.store_record(build, record.to_json())
+    return record
+
+
+def _signatures(
+    config: SourceConfig,
+    reads: Sequence[BuildRead],
+    sampled: Sequence[BuildRecord],
+    facts: Mapping[str, Mapping[str, Fact]],
+    cache: EvidenceCache | None,
+    now: int,
+) -> Detection:
+    """Emerging signatures over every read build's unexplained errors, against where work
+    was placed in those builds and the sample."""
+    placements: Counter[str] = Counter()
+    for record in [r.record for r in reads if r.record] + list(sampled):
+        placements.update(record.placements)
+    errors = [(r.build, e) for r in reads if r.record for e in r.record.errors]
+    release_of = {w: f["concourse"].value for w, f in facts.items() if "concourse" in f}
+    detection = find_signatures(
+        errors,
+        placements,
+        release_of=release_of,
+        memory=cache.memory if cache else {},
+        base_url=config.url,
+        now=now,
+        settings=Settings(min_builds=config.emerging.min_builds),
+    )
+    if cache:
+        cache.memory = dict(detection.memory)
+    return detection
 
 
 def _error_reason(error: ConcourseError) -> str:

@@ -97,3 +97,35 @@ def test_the_file_is_private(tmp_path, monkeypatch):
     cache.save([])
     (path,) = tmp_path.iterdir()
     assert path.stat().st_mode & 0o077 == 0
+
+
+def test_signature_records_and_memory_ride_along_and_leave_with_the_window(tmp_path, monkeypatch):
+    cache = cache_in(tmp_path, monkeypatch)
+    cache.store(FINISHED, [FOUND])
+    cache.store_record(FINISHED, {"errors": [], "placements": {"w-1": 2}})
+    cache.store_record(RUNNING, {"errors": [], "placements": {}})
+    gone = Build(id=9, team_name="t", name="5", status="succeeded", end_time=50)
+    cache.store_record(gone, {"errors": [], "placements": {"w-2": 1}})
+    cache.memory = {"emerging-0123456789": [10, 20]}
+    cache.save([FINISHED, RUNNING])
+
+    again = cache_in(tmp_path, monkeypatch)
+    assert again.lookup(FINISHED) == [FOUND], "the section never hides the evidence"
+    assert again.lookup_record(FINISHED) == {"errors": [], "placements": {"w-1": 2}}
+    assert again.lookup_record(RUNNING) is None, "an unfinished build is read again"
+    assert again.lookup_record(gone) is None, "dropped with the window"
+    assert again.memory == {"emerging-0123456789": [10, 20]}
+
+
+def test_a_damaged_signature_section_is_ignored(tmp_path, monkeypatch):
+    cache = cache_in(tmp_path, monkeypatch)
+    cache.store(FINISHED, [FOUND])
+    cache.save([FINISHED])
+    [path] = list(tmp_path.iterdir())
+    for damage in ('"nope"', '{"builds": 3, "memory": []}'):
+        text = path.read_text()
+        path.write_text(re.sub(r'"signatures": .*\}$', f'"signatures": {damage}}}', text))
+        assert f'"signatures": {damage}' in path.read_text()
+        again = cache_in(tmp_path, monkeypatch)
+        assert again.lookup(FINISHED) == [FOUND]
+        assert again.lookup_record(FINISHED) is None and again.memory == {}

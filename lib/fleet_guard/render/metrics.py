@@ -82,11 +82,33 @@ class _ReportCollector:
             evidence.add_metric([advisory, worker], count)
         yield evidence
 
+        yield _gauge(
+            "fleet_guard_emerging_signatures",
+            "Emerging signatures: unexplained error templates concentrated on a few workers.",
+            len(report.emerging),
+        )
+        emerging = GaugeMetricFamily(
+            "fleet_guard_emerging_builds",
+            "Builds showing the emerging signature on each worker it concentrates on.",
+            labels=["signature", "worker", "affects_status"],
+        )
+        deciding_signatures = {s.id for s in report.emerging_affecting}
+        for signature in report.emerging:
+            affects = "true" if signature.id in deciding_signatures else "false"
+            for on in signature.workers:
+                emerging.add_metric([signature.id, on.worker, affects], on.observed)
+        yield emerging
+
         s = report.scanned
         yield _gauge("fleet_guard_builds_listed", "Builds listed in the window.", s.builds_listed)
         yield _gauge("fleet_guard_builds_read", "Build event streams read.", s.builds_read)
         yield _gauge(
             "fleet_guard_builds_cached", "Builds whose evidence came from cache.", s.builds_cached
+        )
+        yield _gauge(
+            "fleet_guard_builds_sampled",
+            "Other builds read for the base rate of emerging signatures.",
+            s.builds_sampled,
         )
         yield _gauge(
             "fleet_guard_listing_capped",

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from fleet_guard.advisories.engine import Finding
 from fleet_guard.advisories.model import Outcome
 from fleet_guard.facts import Fact
+from fleet_guard.render.emerging import emerging_lines
 from fleet_guard.render.view import (
     MAX_LISTED,
     OUTCOME_MEANING,
@@ -40,6 +41,7 @@ def render_markdown(report: Report) -> str:
         lines += ["No advisory applies to any worker.", ""]
     for view in views:
         lines += _advisory(view, report)
+    lines += emerging_lines(report)
     lines += _meanings(report)
     s = report.scanned
     lines += [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fleet_guard.concourse.models import Build
 from fleet_guard.evidence import Evidence, build_url
@@ -78,6 +79,10 @@ class Signature:
     def id(self) -> str:
         return self.stats.id
 
+    @property
+    def worker_names(self) -> list[str]:
+        return [w.worker for w in self.workers]
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -93,12 +98,13 @@ def find_signatures(
     placements: Mapping[str, int],
     *,
     release_of: Mapping[str, str],
-    memory: Mapping[str, Sequence[int]],
+    memory: Mapping[str, Any],
     base_url: str,
     now: int,
     settings: Settings = Settings(),
 ) -> Detection:
     """Pure: the same errors, placements and memory always give the same signatures."""
+    memory = _readable(memory)
     templates = _templates(errors, release_of, memory, base_url)
     tested: list[tuple[TemplateStats, Concentration, Concentration | None]] = []
     for stats in templates:
@@ -138,7 +144,7 @@ def find_signatures(
 def _templates(
     errors: Sequence[tuple[Build, ErrorRecord]],
     release_of: Mapping[str, str],
-    memory: Mapping[str, Sequence[int]],
+    memory: Mapping[str, list[int]],
     base_url: str,
 ) -> list[TemplateStats]:
     by_template: dict[str, TemplateStats] = {}
@@ -167,7 +173,7 @@ def _templates(
     for stats in by_template.values():
         remembered = memory.get(stats.id)
         if remembered and stats.first_seen is not None:
-            stats.first_seen = min(stats.first_seen, int(remembered[0]))
+            stats.first_seen = min(stats.first_seen, remembered[0])
         stats.evidence.sort(key=lambda e: (-(e.time or 0), -e.build_id))
     return sorted(by_template.values(), key=lambda s: (-len(s.build_ids), s.template))
 
@@ -235,15 +241,23 @@ def _named_release(
     return release
 
 
+def _readable(memory: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The remembered [first, last] pairs that are well formed (the file may be damaged)."""
+    kept = {}
+    for key, value in memory.items():
+        try:
+            first, last = (int(v) for v in value)
+        except (TypeError, ValueError):
+            continue
+        kept[str(key)] = [first, last]
+    return kept
+
+
 def _remember(
-    memory: Mapping[str, Sequence[int]], templates: Sequence[TemplateStats], now: int
+    memory: Mapping[str, list[int]], templates: Sequence[TemplateStats], now: int
 ) -> dict[str, list[int]]:
     """First and last seen per template id, kept across checks beyond the window."""
-    kept = {
-        key: [int(value[0]), int(value[1])]
-        for key, value in memory.items()
-        if len(value) == 2 and int(value[1]) >= now - MEMORY_SECONDS
-    }
+    kept = {key: value for key, value in memory.items() if value[1] >= now - MEMORY_SECONDS}
     for stats in templates:
         if stats.first_seen is None or stats.last_seen is None:
             continue

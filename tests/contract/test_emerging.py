@@ -1,0 +1,157 @@
+"""Emerging signatures end to end: `assets/in` and `assets/check` against seeded fleets
+(simulator/fleets.py) served over real HTTP."""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from fleet_guard.schema import problems
+from fleet_guard.simulator import Simulator, load_scenario
+from fleet_guard.simulator.fleets import (
+    EXTERNAL_RELEASE,
+    EXTERNAL_WORKERS,
+    PLANTED_STARTED_AGO,
+    PLANTED_WORKERS,
+    emerging_fleet,
+)
+from tests.contract.helpers import run_asset, source_for
+
+NO_SPACE = "no space left on device"
+
+
+def _serve(tmp_path_factory: pytest.TempPathFactory, kind: str, seed: int) -> Simulator:
+    path = tmp_path_factory.mktemp(f"{kind}-{seed}") / "fleet.json"
+    path.write_text(json.dumps(emerging_fleet(kind, seed)))
+    return Simulator(load_scenario(path))
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Iterator[Simulator]:
+    with _serve(tmp_path_factory, "planted", 1) as sim:
+        yield sim
+
+
+def report_of(sim: Simulator, dest: Path, **source: Any) -> dict[str, Any]:
+    payload = {
+        "source": source_for(sim, **source),
+        "version": {"fingerprint": "0" * 16, "seq": "1", "status": "affected", "advisories": ""},
+    }
+    result = run_asset("in", payload, str(dest))
+    assert result.code == 0, result.stderr
+    report = json.loads((dest / "report.json").read_text())
+    assert problems(report, "report", where="report.json") == []
+    return report
+
+
+def test_a_failure_planted_on_two_of_twenty_workers_is_one_emerging_signature(planted, tmp_path):
+    report = report_of(planted, tmp_path)
+    [signature] = report["emerging"]
+    assert signature["kind"] == "emerging" and NO_SPACE in signature["template"]
+    assert "<worker>" in signature["template"] and "<id>" in signature["template"]
+    assert sorted(w["name"] for w in signature["workers"]) == sorted(PLANTED_WORKERS)
+    assert all(w["observed"] == 8 and w["expected"] < 3 for w in signature["workers"])
+    assert signature["release"] is None and signature["p_value"] < 1e-6
+    assert signature["builds"] == 16 and len(signature["evidence"]) == 16
+    times = [e["time"] for e in signature["evidence"]]
+    assert signature["first_seen"] == min(times) and signature["last_seen"] == max(times)
+    assert report["scanned"]["builds_sampled"] == 30, "the default base-rate sample"
+    # Reported only (the default): the verdict comes from the advisories alone.
+    assert signature["severity"] is None and signature["affects_status"] is False
+    assert signature["id"] not in report["advisories"]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "## Emerging signatures" in summary and signature["id"] in summary
+    metrics = (tmp_path / "metrics.prom").read_text()
+    families = {f.name: f for f in text_string_to_metric_families(metrics)}
+    assert families["fleet_guard_emerging_signatures"].samples[0].value == 1
+    on = {s.labels["worker"]: s.value for s in families["fleet_guard_emerging_builds"].samples}
+    assert on == {w: 8 for w in PLANTED_WORKERS}
+    assert families["fleet_guard_builds_sampled"].samples[0].value == 30
+
+
+def test_the_known_eintr_is_never_emerging_however_concentrated(planted, tmp_path):
+    report = report_of(planted, tmp_path, emerging_min_builds=3)
+    eintr = next(f for f in report["findings"] if f["advisory"] == "cni-netlink-eintr")
+    assert sorted(eintr["workers"]) == ["w-2", "w-5"]
+    assert report["scanned"]["templates_tested"] >= 6
+    for signature in report["emerging"]:
+        assert "interrupted system call" not in signature["template"]
+        assert not any("interrupted system call" in e["message"] for e in signature["evidence"])
+
+
+def test_first_seen_is_remembered_by_the_check_container(planted, tmp_path):
+    first = run_asset("check", {"source": source_for(planted)}, cache_dir=tmp_path)
+    assert first.code == 0, first.stderr
+    [path] = list(tmp_path.iterdir())
+    document = json.loads(path.read_text())
+    memory = document["signatures"]["memory"]
+    assert len(memory) == 6 and all(k.startswith("emerging-") for k in memory)
+    assert len(document["signatures"]["builds"]) == 52 + 30, "read builds and the sample"
+    # Pretend an earlier check saw them two days ago: the next check keeps that first seen.
+    earlier = {k: [first_seen - 2 * 86400, last] for k, (first_seen, last) in memory.items()}
+    document["signatures"]["memory"] = earlier
+    path.write_text(json.dumps(document))
+    again = run_asset("check", {"source": source_for(planted)}, cache_dir=tmp_path)
+    assert again.code == 0, again.stderr
+    assert json.loads(path.read_text())["signatures"]["memory"] == earlier
+    assert "API calls" in again.stderr
+
+
+def test_as_a_severity_it_affects_the_verdict_and_the_version(planted, tmp_path):
+    result = run_asset(
+        "check",
+        {"source": source_for(planted, emerging="high", disable_rules=["cni-netlink-eintr"])},
+    )
+    assert result.code == 0, result.stderr
+    [version] = result.json
+    assert version["status"] == "affected" and version["advisories"].startswith("emerging-")
+    below = run_asset(
+        "check",
+        {"source": source_for(planted, emerging="low", disable_rules=["cni-netlink-eintr"])},
+    )
+    assert below.code == 0 and below.json == [], "low is below the default threshold (high)"
+
+
+def test_off_reads_no_sample_and_reports_nothing(planted, tmp_path):
+    on = report_of(planted, tmp_path / "on")
+    off = report_of(planted, tmp_path / "off", emerging="off")
+    assert off["emerging"] == [] and off["scanned"]["builds_sampled"] == 0
+    assert on["scanned"]["api_calls"] - off["scanned"]["api_calls"] == 30
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["observed", "declared"])
+def test_a_release_class_carrying_the_failure_is_named(tmp_path_factory, tmp_path, declared):
+    facts = [{"match": "ext-*", "concourse": EXTERNAL_RELEASE}] if declared else []
+    with _serve(tmp_path_factory, "release", 1) as sim:
+        report = report_of(sim, tmp_path, worker_facts=facts)
+    [signature] = report["emerging"]
+    assert sorted(w["name"] for w in signature["workers"]) == sorted(EXTERNAL_WORKERS)
+    release = {w["name"]: w["facts"]["concourse"] for w in report["workers"]}
+    assert release["ext-1"]["source"] == ("operator" if declared else "observed")
+    assert signature["release"] == release["ext-1"]["value"] == release["ext-2"]["value"]
+    assert EXTERNAL_RELEASE in signature["release"]
+    assert signature["release"] != release["w-0"]["value"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_same_volume_spread_uniformly_is_never_emerging(tmp_path_factory, tmp_path, seed):
+    with _serve(tmp_path_factory, "uniform", seed) as sim:
+        report = report_of(sim, tmp_path)
+    assert report["emerging"] == []
+    assert report["scanned"]["templates_tested"] >= 6, "the failure was there, and tested"
+
+
+def test_the_planted_failure_starts_when_the_scenario_says(planted, tmp_path):
+    report = report_of(planted, tmp_path)
+    [signature] = report["emerging"]
+    generated = datetime.strptime(report["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
+    now = calendar.timegm(generated.timetuple())
+    # The first planted build started PLANTED_STARTED_AGO before load; its error comes early.
+    assert 0 <= signature["first_seen"] - (now - PLANTED_STARTED_AGO) < 400
