@@ -35,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="how long finished event streams stay open after `end` (scenario default: 60)",
     )
+    parser.add_argument(
+        "--latency", type=float, help="seconds added before every API answer (a remote ATC)"
+    )
+    parser.add_argument(
+        "--stream-rate", type=float, help="bytes per second per event stream (0: no limit)"
+    )
+    parser.add_argument(
+        "--cache-streams",
+        action="store_true",
+        help="keep finished builds' stream bytes after the first read (for benchmarks)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     return parser
 
@@ -57,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"simulator: {exc}", file=sys.stderr)
         return 2
+    if args.latency is not None:
+        scenario.stream.latency = args.latency
+    if args.stream_rate is not None:
+        scenario.stream.rate = args.stream_rate
+    if args.cache_streams:
+        scenario.stream.cache = True
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     stop = threading.Event()
 

@@ -120,6 +120,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.req_path.startswith("/_sim/"):
             self._answer(self._sim_route())
             return
+        latency = self.server.scenario.stream.latency
+        if latency and self.server.stopping.wait(latency):
+            self.close_connection = True
+            return
         fault = self.server.recorder.take_fault(self.command, self.req_path, self.query)
         self.fault = fault
         if fault is not None:
@@ -288,11 +292,17 @@ class Handler(BaseHTTPRequestHandler):
         return Reply(200)
 
     def _page_reply(
-        self, builds: list[Build], link_base: str, extra: str = "", *, range_status: int
+        self,
+        builds: list[Build],
+        link_base: str,
+        extra: str = "",
+        *,
+        range_status: int,
+        presorted: bool = False,
     ) -> Reply:
         page = parse_page(self.query)
         try:
-            result: Result = paginate(builds, page)
+            result: Result = paginate(builds, page, presorted=presorted)
         except RangeError:
             return Reply(range_status)
         headers: list[tuple[str, str]] = []
@@ -311,12 +321,11 @@ class Handler(BaseHTTPRequestHandler):
         access = self.access
         teams = access.team_names()
         with self.server.lock:
-            visible = [
-                b
-                for b in self.server.scenario.builds.values()
-                if access.is_admin or b.public or b.team in teams
-            ]
-            return self._page_reply(visible, "/api/v1/builds", range_status=500)
+            every = self.server.scenario.builds_sorted()
+            visible = (
+                every if access.is_admin else [b for b in every if b.public or b.team in teams]
+            )
+            return self._page_reply(visible, "/api/v1/builds", range_status=500, presorted=True)
 
     def team_builds(self, params: Params) -> Reply:
         """Any authenticated user may list any team's builds in 7.13 (no membership check)."""
@@ -325,8 +334,10 @@ class Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             if team not in self.server.scenario.teams:
                 return Reply(404)
-            builds = [b for b in self.server.scenario.builds.values() if b.team == team]
-            return self._page_reply(builds, f"/api/v1/teams/{team}/builds", range_status=404)
+            builds = [b for b in self.server.scenario.builds_sorted() if b.team == team]
+            return self._page_reply(
+                builds, f"/api/v1/teams/{team}/builds", range_status=404, presorted=True
+            )
 
     def _find_pipeline(self, team: str, name: str) -> Pipeline:
         instance_vars = _instance_vars(self.query)
@@ -464,7 +475,21 @@ class Handler(BaseHTTPRequestHandler):
             return json_reply({"expired": server.tokens.expire_all()})
         if method == "POST" and path == "/_sim/clear-requests":
             server.recorder.clear()
+            server.reset_peak()
             return json_reply({"cleared": True})
+        if method == "GET" and path == "/_sim/stats":
+            return json_reply(
+                {
+                    "requests": len(server.recorder.requests),
+                    "open_connections": server.open_connections,
+                    "peak_connections": server.peak_connections,
+                    "cached_streams": len(server.stream_cache),
+                }
+            )
+        if method == "POST" and path == "/_sim/network":
+            return self._set_network()
+        if method == "POST" and path == "/_sim/builds":
+            return self._add_builds()
         if method == "POST" and path == "/_sim/faults":
             try:
                 server.recorder.add_fault(fault_from_json(json.loads(self.body or b"{}")))
@@ -472,6 +497,28 @@ class Handler(BaseHTTPRequestHandler):
                 return Reply(400, str(exc).encode(), TEXT)
             return json_reply({"added": True})
         return Reply(404, b"unknown simulator endpoint\n", TEXT)
+
+    def _set_network(self) -> Reply:
+        """`{"latency": seconds, "rate": bytes per second}`: how far away the ATC seems."""
+        try:
+            spec = json.loads(self.body or b"{}")
+            options = self.server.scenario.stream
+            latency = float(spec.get("latency", options.latency))
+            rate = float(spec.get("rate", options.rate))
+        except (ValueError, TypeError, AttributeError) as exc:
+            return Reply(400, f"{exc}\n".encode(), TEXT)
+        if latency < 0 or rate < 0:
+            return Reply(400, b"latency and rate must not be negative\n", TEXT)
+        options.latency, options.rate = latency, rate
+        return json_reply({"latency": latency, "rate": rate})
+
+    def _add_builds(self) -> Reply:
+        """`{"builds": [...]}` in scenario format: new builds, or replacements by id."""
+        try:
+            added = self.server.add_builds(json.loads(self.body or b"{}").get("builds") or [])
+        except (ValueError, KeyError, TypeError, AttributeError, ScenarioError) as exc:
+            return Reply(400, f"{exc}\n".encode(), TEXT)
+        return json_reply({"added": [b.id for b in added]})
 
 
 _Route = tuple[str, re.Pattern[str], Callable[[Handler, Params], Reply | None]]

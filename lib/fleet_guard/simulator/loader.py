@@ -77,6 +77,7 @@ _BUILD_KEYS = {
     "steps",
     "event_delay",
 }
+_STREAM_KEYS = {"hold_seconds", "event_delay", "latency", "rate", "cache"}
 _SERIES_KEYS = {"count", "first_id", "id_step", "first_started_ago", "interval", "template", "vary"}
 _WORKER_KEYS = {
     "name",
@@ -201,7 +202,7 @@ class _Loader:
         raw = _check_keys(self.raw, _TOP_KEYS, f"scenario {self.name}")
         info = self._info(raw.get("info") or {})
         auth = dict(raw.get("auth") or {})
-        stream = _check_keys(raw.get("stream") or {}, {"hold_seconds", "event_delay"}, "stream")
+        stream = _check_keys(raw.get("stream") or {}, _STREAM_KEYS, "stream")
         users = self._users(raw.get("users") or [])
         workers = self._workers(raw.get("workers") or [], info["version"])
         for spec in raw.get("pipelines") or []:
@@ -233,6 +234,9 @@ class _Loader:
             stream=StreamOptions(
                 hold_seconds=float(stream.get("hold_seconds", 60.0)),
                 event_delay=float(stream.get("event_delay", 0.0)),
+                latency=float(stream.get("latency", 0.0)),
+                rate=float(stream.get("rate", 0.0)),
+                cache=bool(stream.get("cache", False)),
             ),
             client_id=str(auth.get("client_id", "fly")),
             client_secret=str(auth.get("client_secret", "Zmx5")),
@@ -547,3 +551,46 @@ def _step_workers(step: Mapping[str, Any]) -> list[str]:
 def fault_from_json(spec: Mapping[str, Any]) -> Fault:
     """A fault added at run time (Simulator.add_fault) is validated like one in a file."""
     return _Loader({}, "runtime", 0)._fault(spec)
+
+
+def add_builds(scenario: Scenario, specs: list[Any], *, now: int | None = None) -> list[Build]:
+    """Builds added (or replaced, by id) while running: the fleet moving on between checks.
+
+    Specs are scenario `builds[]` entries; relative times count from `now` (default: the
+    current time), so a build added later is newer than the ones loaded at start. A job build
+    without a `name` is numbered after the job's existing builds.
+    """
+    loader = _Loader({}, "runtime", int(time.time()) if now is None else now)
+    for pipeline in scenario.pipelines:
+        key = loader._pipeline_key(pipeline.team, pipeline.name, pipeline.instance_vars)
+        loader.pipelines[key] = pipeline
+    loader.plan_counter = 0x70000000 + 0x1000 * len(scenario.builds)
+    known_workers = set(scenario.workers)
+    added = []
+    for raw_spec in specs:
+        spec = _check_keys(raw_spec, _BUILD_KEYS, "builds[]")
+        build = loader._build(spec, scenario.builds)
+        if build.rerun_of is not None:
+            original = build.rerun_of
+            build.rerun_number = 1 + sum(
+                1 for b in scenario.builds.values() if b.rerun_of is original and b.id != build.id
+            )
+            build.name = f"{original.name}.{build.rerun_number}"
+        elif "name" in spec:
+            build.name = str(spec["name"])
+        else:
+            same_job = [
+                int(b.name)
+                for b in scenario.builds.values()
+                if b.pipeline is build.pipeline and b.job == build.job and b.name.isdigit()
+            ]
+            build.name = str(max(same_job, default=0) + 1)
+        worker = str(spec.get("worker") or next(iter(scenario.workers), ""))
+        loader._expand(build, spec, worker, {}, known_workers)
+        scenario.builds[build.id] = build
+        added.append(build)
+    scenario.generation += 1
+    if loader.pipelines:
+        known = {id(p) for p in scenario.pipelines}
+        scenario.pipelines += [p for p in loader.pipelines.values() if id(p) not in known]
+    return added

@@ -209,10 +209,19 @@ class Fault:
 
 @dataclass
 class StreamOptions:
-    """How long a finished event stream is held open, and pacing between events."""
+    """How long a finished event stream is held open, pacing, and the network a client sees.
+
+    `latency` is added before every API answer and `rate` caps each event stream's bytes per
+    second (0: no cap), so a benchmark on loopback can behave like a remote ATC. `cache`
+    keeps the wire bytes of finished builds' streams after the first read, so a benchmark
+    measures the client, not the simulator rendering and compressing events.
+    """
 
     hold_seconds: float = 60.0
     event_delay: float = 0.0
+    latency: float = 0.0
+    rate: float = 0.0
+    cache: bool = False
 
 
 @dataclass
@@ -234,6 +243,10 @@ class Scenario:
     stream: StreamOptions = field(default_factory=StreamOptions)
     client_id: str = "fly"
     client_secret: str = "Zmx5"
+    generation: int = 0  # bumped when builds are replaced while running
+    _order: tuple[tuple[int, int, int], list[Build]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def external_url(self) -> str:
@@ -250,5 +263,13 @@ class Scenario:
         return self.builds.get(build_id)
 
     def builds_sorted(self) -> list[Build]:
-        """Server order: `COALESCE(rerun_of, id) DESC, id DESC`."""
-        return sorted(self.builds.values(), key=lambda b: b.sort_key, reverse=True)
+        """Server order: `COALESCE(rerun_of, id) DESC, id DESC`.
+
+        The order is kept between requests (a 20,000-build fleet would otherwise be sorted
+        for every page); any added, removed or replaced build (`generation`) re-sorts.
+        """
+        key = (len(self.builds), next(reversed(self.builds), 0), self.generation)
+        if self._order is None or self._order[0] != key:
+            ordered = sorted(self.builds.values(), key=lambda b: b.sort_key, reverse=True)
+            self._order = (key, ordered)
+        return self._order[1]

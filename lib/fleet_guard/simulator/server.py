@@ -18,8 +18,8 @@ from typing import Any
 
 from fleet_guard.simulator.access import TokenStore
 from fleet_guard.simulator.handler import Handler
-from fleet_guard.simulator.loader import fault_from_json
-from fleet_guard.simulator.model import Fault, Scenario
+from fleet_guard.simulator.loader import add_builds, fault_from_json
+from fleet_guard.simulator.model import Build, Fault, Scenario
 from fleet_guard.simulator.recorder import RecordedRequest, Recorder
 
 
@@ -47,13 +47,35 @@ class SimServer(ThreadingHTTPServer):
             scenario.stream.hold_seconds if hold_seconds is None else float(hold_seconds)
         )
         self.verbose = verbose
+        # (build id, gzip) -> the stream's wire bytes, when scenario.stream.cache is on.
+        self.stream_cache: dict[tuple[int, bool], bytes] = {}
         self._connections: set[Any] = set()
+        self.peak_connections = 0  # most connections open at once since the last clear
         super().__init__(address, Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.lock:
             self._connections.add(request)
+            self.peak_connections = max(self.peak_connections, len(self._connections))
         super().process_request(request, client_address)
+
+    @property
+    def open_connections(self) -> int:
+        with self.lock:
+            return len(self._connections)
+
+    def add_builds(self, specs: list[Any]) -> list[Build]:
+        """New or replaced builds; a replaced build's cached stream is forgotten."""
+        with self.lock:
+            added = add_builds(self.scenario, list(specs))
+            for build in added:
+                for compress in (True, False):
+                    self.stream_cache.pop((build.id, compress), None)
+        return added
+
+    def reset_peak(self) -> None:
+        with self.lock:
+            self.peak_connections = len(self._connections)
 
     def shutdown_request(self, request: Any) -> None:
         with self.lock:
@@ -185,7 +207,25 @@ class Simulator:
         return self._running.recorder.mutations
 
     def clear_requests(self) -> None:
+        """Forgets the requests so far; the connection peak restarts from those open now."""
         self._running.recorder.clear()
+        self._running.reset_peak()
+
+    @property
+    def peak_connections(self) -> int:
+        return self._running.peak_connections
+
+    def set_network(self, *, latency: float | None = None, rate: float | None = None) -> None:
+        """Per-request latency (seconds) and per-stream rate (bytes/s, 0: unlimited) from now."""
+        options = self._running.scenario.stream
+        if latency is not None:
+            options.latency = float(latency)
+        if rate is not None:
+            options.rate = float(rate)
+
+    def add_builds(self, specs: list[Mapping[str, Any]]) -> list[Build]:
+        """Adds or replaces builds (scenario `builds[]` entries) while running."""
+        return self._running.add_builds(specs)
 
     def add_fault(self, fault: Fault | Mapping[str, Any]) -> None:
         """Adds a fault while running, e.g. `{"path": "/api/v1/workers", "status": 503}`."""

@@ -8,7 +8,9 @@ keys; `ScenarioError` names the offending key when a step is malformed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +50,7 @@ _COMMON_KEYS = frozenset(
         "logs",
         "log_source",
         "log_bytes",
+        "log_text",
         "exit_status",
         "error",
         "abort",
@@ -66,6 +69,7 @@ _KEYS = {
 _IMAGE_KEYS = frozenset({"worker", "type", "error", "logs"})
 
 LOG_CHUNK = 4096
+VARIED_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -76,17 +80,26 @@ class LazyLog:
     source: str
     total_bytes: int
     time: int
+    # "repeat": one line over and over in 4 KiB events (compresses ~100x); "varied":
+    # build-output-like text in events of a few lines, which gzips about as well as real logs
+    # (~4x): for benchmarks, where bytes on the wire and events per MiB both matter.
+    text: str = "repeat"
+
+    @property
+    def event_bytes(self) -> int:
+        return VARIED_CHUNK if self.text == "varied" else LOG_CHUNK
 
     @property
     def count(self) -> int:
-        return max(1, -(-self.total_bytes // LOG_CHUNK))
+        return max(1, -(-self.total_bytes // self.event_bytes))
 
     def envelopes(self, skip: int = 0) -> Iterator[dict[str, Any]]:
-        line = "spam: the quick brown fox jumps over the lazy dog, again and again\n"
-        chunk = (line * (LOG_CHUNK // len(line) + 1))[:LOG_CHUNK]
+        step = self.event_bytes
+        pool = _varied_text() if self.text == "varied" else _repeated_chunk()
         for index in range(skip, self.count):
-            size = min(LOG_CHUNK, self.total_bytes - index * LOG_CHUNK)
-            payload = chunk[: max(size - 1, 0)] + "\n"
+            size = min(step, self.total_bytes - index * step)
+            at = index * step % len(pool)
+            payload = pool[at : at + max(size - 1, 0)] + "\n"
             yield envelope(
                 "log",
                 {
@@ -98,6 +111,31 @@ class LazyLog:
 
 
 EventItem = dict[str, Any] | LazyLog
+LOG_TEXTS = ("repeat", "varied")
+
+
+def _repeated_chunk() -> str:
+    line = "spam: the quick brown fox jumps over the lazy dog, again and again\n"
+    return (line * (LOG_CHUNK // len(line) + 1))[:LOG_CHUNK]
+
+
+@functools.cache
+def _varied_text() -> str:
+    """256 KiB of log-like lines (more than gzip's 32 KiB window), the same on every run."""
+    rng = random.Random(9)
+    words = [
+        "compiling", "linking", "test", "ok", "PASS", "downloading", "module", "package",
+        "warning:", "deprecated", "src/main.go", "lib/util.py", "resolving", "deltas", "done",
+        "npm", "install", "layer", "sha256:", "cache", "miss", "hit", "step", "RUN", "COPY",
+    ]  # fmt: skip
+    chunks = []
+    for _ in range(64):
+        lines: list[str] = []
+        while sum(len(line) for line in lines) < LOG_CHUNK:
+            picked = " ".join(rng.choice(words) for _ in range(rng.randint(3, 9)))
+            lines.append(f"{rng.getrandbits(16):04x} {picked} {rng.randint(0, 999)}\n")
+        chunks.append("".join(lines)[:LOG_CHUNK])
+    return "".join(chunks)
 
 
 def envelope(event: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -368,7 +406,12 @@ class _StepWriter:
             )
         size = int(self.step.get("log_bytes", 0))
         if size > 0:
-            events.append(LazyLog(self.origin, source, size, self.t(0.8)))
+            text = str(self.step.get("log_text", "repeat"))
+            if text not in LOG_TEXTS:
+                raise ScenarioError(
+                    f"build {self.ctx.build_id}: log_text must be one of {', '.join(LOG_TEXTS)}"
+                )
+            events.append(LazyLog(self.origin, source, size, self.t(0.8), text))
 
     def _failure_after_start(self, events: list[EventItem], outcome: Outcome) -> bool:
         """Abort and late errors come after the process started; both leave no finish event."""

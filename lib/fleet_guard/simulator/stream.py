@@ -69,17 +69,46 @@ def _envelopes(build: Build, start: int) -> Iterator[tuple[int, dict[str, Any]]]
 
 
 class _ChunkWriter:
-    """Chunked transfer encoding, optionally gzip with Z_SYNC_FLUSH so each event leaves now."""
+    """Chunked transfer encoding, optionally gzip with Z_SYNC_FLUSH so each event leaves now.
 
-    def __init__(self, handler: Handler, compress: bool) -> None:
+    With a `rate` the writer paces itself to that many bytes per second, as a stream from a
+    remote ATC arrives; `recording` collects the exact wire bytes for the stream cache.
+    """
+
+    def __init__(self, handler: Handler, compress: bool, *, rate: float = 0.0) -> None:
         self.wfile = handler.wfile
         self.gzip = zlib.compressobj(6, zlib.DEFLATED, 31) if compress else None
+        self.rate = rate
+        self.stopping = handler.server.stopping
+        self.sent = 0
+        self.started = time.monotonic()
+        self.recording: list[bytes] | None = None
 
     def write(self, data: bytes) -> None:
         if self.gzip is not None:
             data = self.gzip.compress(data) + self.gzip.flush(zlib.Z_SYNC_FLUSH)
         if data:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            framed = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+            if self.recording is not None:
+                self.recording.append(framed)
+            self.send(framed)
+
+    def send(self, wire: bytes) -> None:
+        """Bytes already framed; paced in slices when a rate is set."""
+        if not self.rate:
+            self.wfile.write(wire)
+            return
+        view = memoryview(wire)
+        for offset in range(0, len(wire), _PACE_SLICE):
+            part = view[offset : offset + _PACE_SLICE]
+            self.wfile.write(part)
+            self.sent += len(part)
+            ahead = self.sent / self.rate - (time.monotonic() - self.started)
+            if ahead > 0 and self.stopping.wait(ahead):
+                raise ConnectionAbortedError("simulator stopping")
+
+
+_PACE_SLICE = 16 * 1024
 
 
 def stream_events(
@@ -91,6 +120,7 @@ def stream_events(
     times streams out does: no `end`, so the client has to resume.
     """
     server = handler.server
+    options = server.scenario.stream
     compress = accepts_gzip(handler.headers.get("Accept-Encoding"))
     handler.send_response(200)
     for name, value in EVENT_HEADERS:
@@ -104,12 +134,19 @@ def stream_events(
     handler.close_connection = True
     if handler.command == "HEAD":
         return
-    writer = _ChunkWriter(handler, compress)
-    delay = (
-        build.event_delay if build.event_delay is not None else server.scenario.stream.event_delay
-    )
+    writer = _ChunkWriter(handler, compress, rate=options.rate)
+    delay = build.event_delay if build.event_delay is not None else options.event_delay
+    cache_key = (build.id, compress)
+    cacheable = options.cache and start == 0 and not build.running and not delay
     next_id = start
     try:
+        cached = server.stream_cache.get(cache_key) if cacheable else None
+        if cached is not None:
+            writer.send(cached)
+            _hold(handler, server.hold_seconds)
+            return
+        if cacheable:
+            writer.recording = []
         for event_id, env in _envelopes(build, start):
             if cut_after is not None and next_id - start >= cut_after:
                 handler.wfile.write(b"0\r\n\r\n")  # the terminating chunk: a clean EOF
@@ -123,6 +160,8 @@ def stream_events(
             _hold(handler, server.hold_seconds)
             return
         writer.write(sse_event(next_id, "end", ""))
+        if writer.recording is not None:
+            server.stream_cache[cache_key] = b"".join(writer.recording)
         _hold(handler, server.hold_seconds)
     except OSError:  # the client went away (ssl.SSLError is an OSError too)
         return
