@@ -119,6 +119,8 @@ class EvidenceMatcher:
         self.event_types = frozenset(p.event for a in self._advisories for p in a.patterns) | (
             {"error"} if self._witnesses else set()
         )
+        # What match_build reads: the patterns' event types, plus where each step was placed.
+        self.wanted_events = self.event_types | {"selected-worker"}
 
     def match_build(self, build: Build, events: Iterable[Event]) -> list[Evidence]:
         """Every advisory/worker pair found in the build, once each, in event order."""

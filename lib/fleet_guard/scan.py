@@ -163,7 +163,8 @@ def read_build(
     found = cache.lookup(build) if cache and (cached_record or not collector) else None
     if found is not None:
         return BuildRead(build, found, CACHED, cached_record)
-    stream = client.build_events(build.id, max_bytes=max_bytes)
+    wanted = matcher.wanted_events | (collector.event_types if collector else frozenset())
+    stream = client.build_events(build.id, max_bytes=max_bytes, events=wanted)
     record = BuildRecord() if collector else None
     try:
         events = collector.observe(build, stream, record) if collector and record else stream
@@ -204,7 +205,7 @@ def _sample_work(
     if cached is not None:
         return cached
     record = BuildRecord()
-    stream = client.build_events(build.id, max_bytes=max_bytes)
+    stream = client.build_events(build.id, max_bytes=max_bytes, events=collector.event_types)
     try:
         for _ in collector.observe(build, stream, record, errors=False):
             pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -106,10 +106,18 @@ class ConcourseClient:
 
         return list_builds(fetch, since=since, max_builds=max_builds, teams=teams)
 
-    def build_events(self, build_id: int, *, max_bytes: int = 8 * 1024 * 1024) -> EventStream:
+    def build_events(
+        self,
+        build_id: int,
+        *,
+        max_bytes: int = 8 * 1024 * 1024,
+        events: Collection[str] | None = None,
+    ) -> EventStream:
         """The build's events as they stream in; nothing is sent until the first is wanted.
 
-        Stop iterating whenever you like: the response is closed then, as it is at `end`.
+        `events` names the types worth decoding (None: every type); the others are skipped
+        without a JSON decode. Stop iterating whenever you like: the response is closed
+        then, as it is at `end`.
         """
         path = f"/api/v1/builds/{int(build_id)}/events"
 
@@ -127,7 +135,11 @@ class ConcourseClient:
             )
 
         return EventStream(
-            open_stream, max_bytes=max_bytes, log=self._log, label=f"build {build_id} events"
+            open_stream,
+            max_bytes=max_bytes,
+            log=self._log,
+            label=f"build {build_id} events",
+            events=events,
         )
 
     def land_worker(self, name: str) -> None:

@@ -63,6 +63,9 @@ class ErrorCollector:
     """Reduces the unexplained `error` events of read builds to templates, and counts where
     each step was placed (the base rate)."""
 
+    # The event types `observe` reads; a stream may skip decoding the others.
+    event_types = frozenset({"error", "selected-worker"})
+
     def __init__(
         self,
         advisories: Sequence[Advisory],
