@@ -1,209 +1,388 @@
 #!/usr/bin/env python3
-"""Benchmarks for the two costs an operator pays: API work per check, and memory per log.
+"""Fleet Guard against its peers, side by side in one run, on the same simulated fleet.
 
-1. Check cost by fleet activity: one check (as `check` runs it, in-process) against simulated
-   fleets of increasing size, with the default `scan_statuses: [errored]` and with every
-   status scanned, to show what reading only errored builds saves.
-2. Streaming memory: evidence matching over one errored build whose log grows from 1 to
-   64 MiB; peak Python allocation should stay flat, because events are matched as they
-   stream and never collected.
+Peers (bench/clients.py, `requests` and the standard library only):
+- a naive script: sequential, `iter_lines`, `json.loads` on every event, stop at `end`;
+- a byte-drain floor: the same requests, 4 streams at once, only gunzip and look for `end`.
 
-Everything runs on loopback against `fleet_guard.simulator`. Figures are printed; ratios are
-taken within one run so they compare like with like. Usage: `make bench` (or `--quick`).
+Sections:
+1. One big event stream: MiB/s of decoded stream for each reader, the EINTR at its end found.
+2. A cold check of the whole fleet, on loopback and then as a remote ATC (per-request latency
+   and a per-stream rate limit injected by the simulator): wall time, API calls, peak RSS,
+   most connections open at once; then warm checks with nothing new and with 3 new errored
+   builds.
+3. Start-up: a check of a tiny fleet against the interpreter starting and importing requests.
+
+Every client is its own process (wall time and peak RSS are its own); the simulator is another
+one, caches each stream's wire bytes after a warm-up read and so is not the bottleneck. The
+machine may be shared: absolute times are noisy, ratios within one run are what to compare.
+
+    make bench                      # the small fleet, a few minutes on 2 shared cores
+    make bench BENCH_ARGS='--fleet issue'   # 1,000 workers, 20,000 builds, 300 errored
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
-import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleet_guard.advisories.loader import load_builtin_rules
-from fleet_guard.concourse.client import ConcourseClient
-from fleet_guard.config import load_source
-from fleet_guard.evidence import EvidenceMatcher
-from fleet_guard.evidence_cache import CACHE_DIR_ENV, EvidenceCache
-from fleet_guard.log import Log
-from fleet_guard.scan import scan_fleet
-from fleet_guard.simulator import Simulator, load_scenario
+import requests
 
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CLIENTS = HERE / "clients.py"
+CHECK = ROOT / "assets" / "check"
+MIB = 1024 * 1024
+USER, PASSWORD = "admin", "admin-pass"
 EINTR = (
     "find or create container on worker {worker}: starting task: network add: cni net setup: "
     'plugin type="loopback" failed (add): interrupted system call'
 )
-WORKERS = [f"w-{i}" for i in range(10)]
+OTHER_ERROR = "find or create container on worker {worker}: failed to create volume: no space"
+SPAN = 80_000  # seconds of builds; inside the 24h window with room for a long run
+
+FLEETS = {
+    # workers, builds in the window, errored builds, smallest and largest errored stream
+    "issue": (1000, 20_000, 300, 50_000, 2_000_000),
+    "small": (100, 2_000, 30, 50_000, 2_000_000),
+}
 
 
-def fleet(builds_per_day: int, errored_share: float) -> dict[str, Any]:
-    """A 7.12.0 fleet: `builds_per_day` builds in the last 24h, a share of them EINTR-errored."""
-    interval = 86000 / builds_per_day
-    every = max(1, round(1 / errored_share))
-    builds = []
-    for i in range(builds_per_day):
-        worker = WORKERS[i % len(WORKERS)]
-        failing = i % every == 0
-        step: dict[str, Any] = {"task": "test", "worker": worker, "logs": ["ok\n"] * 5}
-        if failing:
-            step = {"task": "test", "worker": "w-1", "error": EINTR}
-        builds.append(
-            {
-                "id": 10_000 + i,
-                "team": "main",
-                "pipeline": "app",
-                "job": f"job-{i % 20}",
-                "started_ago": int(86000 - i * interval),
-                "duration": 30,
-                "steps": [{"get": "repo", "worker": worker}, step],
-            }
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    rss_mib: float
+    stdout: str
+    stderr: str
+
+    @property
+    def result(self) -> dict[str, Any]:
+        lines = self.stdout.strip().splitlines()
+        return json.loads(lines[-1]) if lines else {}
+
+
+def run(args: list[str], *, stdin: str = "", env: dict[str, str] | None = None) -> Run:
+    """Runs one client process; its peak RSS comes from wait4, so only its own memory counts."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
+        assert process.stdin is not None
+        process.stdin.write(stdin)
+        process.stdin.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        result = Run(wall, usage.ru_maxrss / 1024, out.read(), err.read())
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:2])} failed ({process.returncode}):\n{result.stderr}")
+    return result
+
+
+class Sim:
+    """The simulator in its own process, with its stream cache on."""
+
+    def __init__(self, scenario: Path) -> None:
+        ready = scenario.with_suffix(".url")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "fleet_guard.simulator", str(scenario)),
+                *("--cache-streams", "--hold-seconds", "30", "--ready-file", str(ready)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 300
+        while not ready.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the simulator did not start: {self.process.stderr}")
+            time.sleep(0.1)
+        self.url = ready.read_text().strip()
+
+    def get(self, path: str) -> Any:
+        return requests.get(self.url + path, timeout=60).json()
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return requests.post(self.url + path, json=body or {}, timeout=60).json()
+
+    def calls(self) -> int:
+        return int(self.get("/_sim/stats")["requests"])
+
+    def clear(self) -> None:
+        self.post("/_sim/clear-requests")
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def fleet_scenario(name: str) -> dict[str, Any]:
+    """7.12.0; every ~N-th build errored, a third of those with the CNI EINTR on 7 workers."""
+    workers, total, errored, smallest, largest = FLEETS[name]
+    names = [f"w-{i:04d}" for i in range(workers)]
+    every = total // errored
+    builds = []
+    failing = 0
+    for i in range(total):
+        worker = names[i % workers]
+        build: dict[str, Any] = {
+            "id": 100_000 + i,
+            "team": "main",
+            "pipeline": f"app-{i % 40}",
+            "job": f"job-{i % 7}",
+            "started_ago": SPAN - i * SPAN // total,
+            "duration": 30,
+            "steps": [{"task": "test", "worker": worker}],
+        }
+        if i % every == every // 2 and failing < errored:
+            size = smallest + (largest - smallest) * failing // max(errored - 1, 1)
+            size = size * 3 // 4  # of log text; the events' envelopes make up the rest
+            message = EINTR if failing % 3 == 0 else OTHER_ERROR
+            build["steps"] = [
+                {"get": "repo", "worker": worker, "log_bytes": size, "log_text": "varied"},
+                {"task": "test", "worker": names[failing % 7], "error": message},
+            ]
+            failing += 1
+        builds.append(build)
+    return scenario(names, builds)
+
+
+def big_stream_scenario(mib: int) -> dict[str, Any]:
+    steps = [
+        {"get": "repo", "worker": "w-1", "log_bytes": mib * MIB * 3 // 4, "log_text": "varied"},
+        {"task": "test", "worker": "w-1", "error": EINTR},
+    ]
+    build = {"id": 1, "team": "main", "pipeline": "app", "job": "big", "started_ago": 600}
+    return scenario(["w-1"], [{**build, "steps": steps}])
+
+
+def scenario(workers: list[str], builds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "info": {"version": "7.12.0", "worker_version": "2.5"},
-        "users": [{"username": "admin", "password": "admin-pass", "teams": {"main": ["owner"]}}],
-        "workers": [{"name": w} for w in WORKERS],
-        "stream": {"hold_seconds": 5},
+        "users": [{"username": USER, "password": PASSWORD, "teams": {"main": ["owner"]}}],
+        "workers": [{"name": w} for w in workers],
         "builds": builds,
     }
 
 
-def huge_log(log_bytes: int) -> dict[str, Any]:
-    return {
-        "info": {"version": "7.12.0", "worker_version": "2.5"},
-        "users": [{"username": "admin", "password": "admin-pass", "teams": {"main": ["owner"]}}],
-        "workers": [{"name": "w-1"}],
-        "stream": {"hold_seconds": 5},
-        "builds": [
-            {
-                "id": 1,
-                "team": "main",
-                "pipeline": "app",
-                "job": "big",
-                "started_ago": 600,
-                "steps": [
-                    {"get": "repo", "worker": "w-1", "log_bytes": log_bytes},
-                    {"task": "test", "worker": "w-1", "error": EINTR},
-                ],
-            }
-        ],
-    }
-
-
-def load(data: dict[str, Any], directory: Path, name: str) -> Any:
+def write(directory: Path, name: str, data: dict[str, Any]) -> Path:
     path = directory / f"{name}.json"
     path.write_text(json.dumps(data))
-    return load_scenario(str(path))
+    return path
 
 
-def quiet_log() -> Log:
-    return Log(stream=io.StringIO())
+def supports(key: str) -> bool:
+    schema = json.loads((ROOT / "lib/fleet_guard/schemas/source.json").read_text())
+    return key in schema["properties"]
 
 
-def one_check(
-    sim: Simulator, statuses: list[str], cache: EvidenceCache | None
-) -> tuple[Any, float]:
-    source = {
-        "url": sim.url,
-        "username": "admin",
-        "password": "admin-pass",
-        "max_builds": 100_000,
-        "scan_statuses": statuses,
+def fleet_guard_check(sim: Sim, cache_dir: Path, **source: Any) -> tuple[Run, str, int]:
+    """`assets/check` as Concourse runs it: JSON on stdin, versions on stdout."""
+    request = {
+        "source": {"url": sim.url, "username": USER, "password": PASSWORD, **source},
     }
-    config = load_source(source)
-    log = quiet_log()
-    started = time.perf_counter()
-    with ConcourseClient(config, log) as client:
-        report = scan_fleet(config, client, log, cache=cache)
-    return report.scanned, time.perf_counter() - started
+    sim.clear()
+    result = run(
+        [str(CHECK)], stdin=json.dumps(request), env={"FLEET_GUARD_CACHE_DIR": str(cache_dir)}
+    )
+    versions = json.loads(result.stdout)
+    summary = next((ln for ln in result.stderr.splitlines() if "API calls" in ln), "")
+    fingerprint = versions[-1]["fingerprint"] if versions else "(healthy)"
+    return result, f"{fingerprint}  [{summary.removeprefix('fleet-guard: ')}]", sim.calls()
 
 
-def check_cost(sizes: list[int], directory: Path) -> None:
-    print("1. One check, by fleet activity (7.12.0, 10 workers, 1.5% of builds EINTR-errored)")
-    print("   errored: the default; repeat: the next check in the same container (cache);")
-    print("   all: every status scanned, for comparison")
-    print(f"{'builds/24h':>10} {'scan':>8} {'listed':>7} {'read':>5} {'calls':>6} {'seconds':>8}")
-    all_statuses = ["errored", "failed", "succeeded", "aborted"]
-    for size in sizes:
-        with Simulator(load(fleet(size, 0.015), directory, f"fleet-{size}")) as sim:
-            cache_dir = directory / f"cache-{size}"
-            os.environ[CACHE_DIR_ENV] = str(cache_dir)
-            rules = load_builtin_rules()
-            figures = {}
-            for label, statuses, cached in (
-                ("errored", ["errored"], True),
-                ("repeat", ["errored"], True),
-                ("all", all_statuses, False),
-            ):
-                cache = EvidenceCache.for_check(sim.url, rules, quiet_log()) if cached else None
-                scanned, seconds = one_check(sim, statuses, cache)
-                figures[label] = (scanned.api_calls, seconds)
-                print(
-                    f"{size:>10} {label:>8} {scanned.builds_listed:>7} {scanned.builds_read:>5} "
-                    f"{scanned.api_calls:>6} {seconds:>8.2f}"
-                )
-            base_calls, base_time = figures["errored"]
-            print(
-                f"{'':>10} {'ratios':>8}  a repeat check costs "
-                f"{figures['repeat'][0] / base_calls:.2f}x the calls of the first; scanning "
-                f"every status {figures['all'][0] / base_calls:.1f}x the calls and "
-                f"{figures['all'][1] / base_time:.1f}x the time"
-            )
-    print()
-
-
-def streaming_memory(sizes_mib: list[int], directory: Path) -> None:
-    print("2. Evidence matching over one build's event stream, by log size")
-    print(f"{'log MiB':>8} {'events':>7} {'peak KiB':>9} {'seconds':>8} {'MiB/s':>7}  found")
-    rules = load_builtin_rules()
-    peaks = []
-    for mib in sizes_mib:
-        with Simulator(load(huge_log(mib * 1024 * 1024), directory, f"log-{mib}")) as sim:
-            config = load_source({"url": sim.url, "username": "admin", "password": "admin-pass"})
-            with ConcourseClient(config, quiet_log()) as client:
-                client.info()  # log in first, so only the stream is measured
-                build = client.list_builds(since=0, max_builds=10).builds[0]
-                matcher = EvidenceMatcher(rules, base_url=sim.url)
-                counted = 0
-
-                def counting(events):
-                    nonlocal counted
-                    for event in events:
-                        counted += 1
-                        yield event
-
-                tracemalloc.start()
-                started = time.perf_counter()
-                found = matcher.match_build(
-                    build, counting(client.build_events(build.id, max_bytes=1 << 40))
-                )
-                seconds = time.perf_counter() - started
-                _, peak = tracemalloc.get_traced_memory()
-                tracemalloc.stop()
-        peaks.append(peak)
-        names = ",".join(sorted({e.advisory for e in found})) or "-"
-        print(
-            f"{mib:>8} {counted:>7} {peak / 1024:>9.0f} {seconds:>8.2f} "
-            f"{mib / seconds:>7.1f}  {names}"
-        )
+def section_stream(directory: Path, mib: int, repeats: int = 3) -> None:
+    print(f"1. One event stream of {mib} MiB (logs in 512-byte events), then the CNI EINTR error")
+    readers = (
+        ("byte-drain floor", "drain-stream"),
+        ("naive script", "naive-stream"),
+        ("Fleet Guard", "fleet-guard-stream"),
+    )
+    runs: dict[str, list[Run]] = {label: [] for label, _ in readers}
+    sim = Sim(write(directory, f"stream-{mib}", big_stream_scenario(mib)))
+    try:
+        run([str(CLIENTS), "drain-stream", sim.url])  # warm-up: the simulator renders it once
+        for _ in range(repeats):  # interleaved, so a busy moment on the machine hits all three
+            for label, mode in readers:
+                runs[label].append(run([str(CLIENTS), mode, sim.url]))
+    finally:
+        sim.close()
+    decoded = runs["byte-drain floor"][0].result["bytes"]
+    print(f"   {decoded / MIB:.1f} MiB decoded; best of {repeats} runs each")
+    print(f"   {'reader':<18} {'seconds':>8} {'MiB/s':>7} {'peak RSS MiB':>13}  found")
+    speed = {}
+    for label, results in runs.items():
+        seconds = min(r.result["seconds"] for r in results)
+        speed[label] = decoded / MIB / seconds
+        found = results[0].result.get("found")
+        shown = "-" if found is None else (f"EINTR on {found[0][1]}" if found else "NOTHING")
+        rss = max(r.rss_mib for r in results)
+        print(f"   {label:<18} {seconds:>8.2f} {speed[label]:>7.1f} {rss:>13.0f}  {shown}")
     print(
-        f"{'':>8} ratio: the log grew {sizes_mib[-1] / sizes_mib[0]:.0f}x, "
-        f"peak memory {peaks[-1] / peaks[0]:.2f}x"
+        f"   ratio: Fleet Guard reads {speed['Fleet Guard'] / speed['byte-drain floor']:.2f}x "
+        f"the byte-drain's MiB/s (target >= 0.6) and "
+        f"{speed['Fleet Guard'] / speed['naive script']:.1f}x the naive script's"
     )
     print()
 
 
+def section_fleet(directory: Path, fleet: str) -> None:
+    workers, total, errored, smallest, largest = FLEETS[fleet]
+    print(
+        f"2. The {fleet} fleet: {workers} workers, {total} builds in the window, {errored} "
+        f"errored with {smallest // 1000} KB-{largest // 1_000_000} MB event streams"
+    )
+    sim = Sim(write(directory, f"fleet-{fleet}", fleet_scenario(fleet)))
+    since = str(int(time.time()) - 86400)
+    concurrency = supports("concurrency")
+    try:
+        run([str(CLIENTS), "drain", sim.url, since])  # warm-up: renders every stream once
+        for network, latency, rate in (("loopback", 0.0, 0.0), ("remote ATC", 0.025, 20 * MIB)):
+            sim.post("/_sim/network", {"latency": latency, "rate": rate})
+            label = (
+                ""
+                if not latency
+                else f": {latency * 1000:.0f} ms a request, {rate / MIB:.0f} MiB/s a stream"
+            )
+            print(f"   {network}{label}")
+            print(
+                f"   {'client':<26} {'wall s':>7} {'calls':>6} {'RSS MiB':>8} {'conns':>6}  result"
+            )
+            walls: dict[str, float] = {}
+
+            def row(
+                name: str, result: Run, calls: int, shown: str, walls: dict[str, float] = walls
+            ) -> None:
+                walls[name] = result.wall
+                peak = sim.get("/_sim/stats")["peak_connections"]
+                print(
+                    f"   {name:<26} {result.wall:>7.2f} {calls:>6} {result.rss_mib:>8.0f} "
+                    f"{peak:>6}  {shown}"
+                )
+
+            for name, mode in (("byte-drain floor", "drain"), ("naive script", "naive")):
+                sim.clear()
+                result = run([str(CLIENTS), mode, sim.url, since])
+                found = result.result.get("found")
+                shown = (
+                    f"{len(found)} EINTR builds"
+                    if found is not None
+                    else (f"{result.result['bytes'] / MIB:.0f} MiB decoded")
+                )
+                row(name, result, sim.calls(), shown)
+            source: dict[str, Any] = {"max_builds": 100_000}
+            fingerprints = {}
+            variants = [("Fleet Guard cold", {})]
+            if concurrency and not latency:
+                variants.insert(0, ("Fleet Guard cold, 1 stream", {"concurrency": 1}))
+            for name, extra in variants:
+                cache = directory / f"cache-{network}-{len(fingerprints)}"
+                result, shown, calls = fleet_guard_check(sim, cache, **source, **extra)
+                fingerprints[name] = shown.split()[0]
+                row(name, result, calls, shown)
+            if not latency:
+                result, shown, calls = fleet_guard_check(sim, cache, **source)
+                row("Fleet Guard warm", result, calls, shown + "  (target <= 5 calls)")
+                new = [
+                    {
+                        "id": 100_000 + total + n,
+                        "team": "main",
+                        "pipeline": "app-0",
+                        "job": "job-0",
+                        "started_ago": 120 - n,
+                        "duration": 30,
+                        "steps": [{"task": "test", "worker": "w-0000", "error": EINTR}],
+                    }
+                    for n in range(3)
+                ]
+                sim.post("/_sim/builds", {"builds": new})
+                result, shown, calls = fleet_guard_check(sim, cache, **source)
+                row("Fleet Guard, 3 new errored", result, calls, shown + "  (target <= 8 calls)")
+            same = len(set(fingerprints.values())) == 1
+            ratio = walls["Fleet Guard cold"]
+            print(
+                f"   ratios: Fleet Guard cold = {ratio / walls['byte-drain floor']:.2f}x the "
+                f"byte-drain's wall time (target <= 2 on loopback), "
+                f"{walls['naive script'] / ratio:.1f}x faster than the naive script "
+                f"(target >= 5 as a remote ATC)"
+                + (
+                    "; same fingerprint at 1 and 4 streams"
+                    if same and len(fingerprints) > 1
+                    else ""
+                )
+                + ("" if same else "; FINGERPRINTS DIFFER")
+            )
+            print()
+    finally:
+        sim.close()
+
+
+def section_startup(directory: Path) -> None:
+    print("3. Start-up: a check of a 2-worker fleet against the interpreter's own start")
+    sim = Sim(write(directory, "tiny", scenario(["w-1", "w-2"], [])))
+    try:
+        figures = {}
+        for label, args, stdin in (
+            ("python -c pass", ["-c", "pass"], ""),
+            ("python -c 'import requests'", ["-c", "import requests"], ""),
+            (
+                "Fleet Guard check",
+                [str(CHECK)],
+                json.dumps({"source": {"url": sim.url, "username": USER, "password": PASSWORD}}),
+            ),
+        ):
+            walls = [
+                run(
+                    args, stdin=stdin, env={"FLEET_GUARD_CACHE_DIR": str(directory / "tiny-cache")}
+                ).wall
+                for _ in range(5)
+            ]
+            figures[label] = min(walls)
+            print(f"   {label:<30} {min(walls):>6.3f} s (best of 5)")
+    finally:
+        sim.close()
+    extra = figures["Fleet Guard check"] - figures["python -c 'import requests'"]
+    print(f"   a check costs {extra:.3f} s on top of starting Python and importing requests")
+    print()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fleet", choices=sorted(FLEETS), default="small")
+    parser.add_argument("--stream-mib", type=int, default=None, help="default: 64 (16 for small)")
+    parser.add_argument(
+        "--only", choices=["stream", "fleet", "startup"], action="append", help="some sections"
+    )
     args = parser.parse_args()
+    sections = args.only or ["stream", "fleet", "startup"]
+    mib = args.stream_mib or (64 if args.fleet == "issue" else 16)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        check_cost([200, 800] if args.quick else [500, 2000, 5000], directory)
-        streaming_memory([1, 4] if args.quick else [1, 16, 64], directory)
+        if "stream" in sections:
+            section_stream(directory, mib)
+        if "fleet" in sections:
+            section_fleet(directory, args.fleet)
+        if "startup" in sections:
+            section_startup(directory)
 
 
 if __name__ == "__main__":
