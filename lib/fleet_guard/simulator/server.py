@@ -92,6 +92,10 @@ class SimServer(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[Any, Any]:
         sock, addr = super().get_request()
+        # Go's net/http sets TCP_NODELAY; without it a response written in two pieces (headers,
+        # then body) waits ~40 ms for the client's delayed ACK, every request.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.tls_context is not None:
             # The handshake happens in the handler thread, so a slow client can't block accept().
             sock = self.tls_context.wrap_socket(
