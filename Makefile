@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make demo   - run check against the embedded simulator (incident scenario)"
 	@echo "make test   - lint, type-check and run every test"
-	@echo "make bench  - run the benchmarks and print their figures"
+	@echo "make bench  - Fleet Guard against its peers (BENCH_ARGS='--fleet issue': the big fleet)"
 	@echo "make corpus - precision/recall of each advisory on real error messages (tests/corpus)"
 	@echo "make image  - build the resource image with buildah (needs root)"
 
@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(BIN)/fleet-guard demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 corpus: $(STAMP)
 	$(BIN)/python scripts/corpus_report.py
