@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fleet_guard.advisories.engine import Finding
+from fleet_guard.advisories.model import Outcome
 from fleet_guard.concourse.models import Build, Info, Worker
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
+from fleet_guard.facts.restarts import started_at
 from fleet_guard.severity import Severity
 from fleet_guard.signatures.detect import Signature
 from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE, Version
@@ -142,6 +144,8 @@ class Report:
     emerging_severity: Severity | None = None
     # (error templates seen, templates tested) when the signature search ran.
     templates: tuple[int, int] | None = None
+    # Evidence from before its worker's current start (facts/restarts.py): history, no outcome.
+    history: Sequence[Evidence] = ()
 
     @property
     def emerging_affecting(self) -> list[Signature]:
@@ -220,7 +224,7 @@ def report_json(report: Report) -> dict[str, Any]:
             _worker_json(name, registered.get(name), report.facts[name])
             for name in sorted(report.facts)
         ],
-        "findings": [_finding_json(f, report.threshold) for f in report.findings],
+        "findings": [_finding_json(f, report.threshold, registered) for f in report.findings],
         "scanned": {
             "window": report.scanned.window,
             "builds_listed": report.scanned.builds_listed,
@@ -285,9 +289,24 @@ def _fact_json(fact: Fact) -> dict[str, Any]:
     return shown
 
 
-def _finding_json(finding: Finding, threshold: Severity) -> dict[str, Any]:
+def _finding_json(
+    finding: Finding, threshold: Severity, registered: Mapping[str, Worker]
+) -> dict[str, Any]:
     advisory = finding.advisory
-    return {
+    extra: dict[str, Any] = {}
+    if finding.note:
+        extra["note"] = finding.note
+    if finding.outcome is Outcome.RESOLVED:
+        extra["restarts"] = [
+            {
+                "worker": name,
+                "start_time": registered[name].start_time,
+                "started_at": started_at(registered[name].start_time),
+            }
+            for name in finding.workers
+            if name in registered and registered[name].start_time > 0
+        ]
+    return extra | {
         "advisory": advisory.id,
         "severity": str(advisory.severity),
         "summary": advisory.summary,
@@ -296,8 +315,8 @@ def _finding_json(finding: Finding, threshold: Severity) -> dict[str, Any]:
         "workers": list(finding.workers),
         "evidence": [_evidence_json(e) for e in finding.evidence],
         "remediation": {
-            "fix": advisory.remediation.fix,
-            "workaround": advisory.remediation.workaround,
+            "fix": finding.remediation.fix,
+            "workaround": finding.remediation.workaround,
         },
         "references": [{"type": r.type, "url": r.url} for r in advisory.references],
     }

@@ -23,6 +23,7 @@ from fleet_guard.evidence import Evidence, EvidenceMatcher, builds_to_read
 from fleet_guard.evidence_cache import EvidenceCache
 from fleet_guard.facts import Fact, gather_facts, web_facts
 from fleet_guard.facts.releases import ReleaseTable
+from fleet_guard.facts.restarts import split_by_restart
 from fleet_guard.facts.witnesses import WitnessTable
 from fleet_guard.log import Log
 from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild
@@ -102,7 +103,9 @@ def scan_fleet(
         max_log_bytes=config.max_log_bytes,
     )
 
-    fleet = gather_facts(workers, info, config, evidence, ReleaseTable.load())
+    # Errors from before a worker's current start prove nothing about the running process.
+    split = split_by_restart(evidence, workers)
+    fleet = gather_facts(workers, info, config, split.current, ReleaseTable.load())
     for conflict in fleet.conflicts:
         # Usually a declared fact that is out of date: worth a line on every check.
         log.warn(conflict.describe())
@@ -110,7 +113,7 @@ def scan_fleet(
     detection = _signatures(config, reads, sampled, facts, cache, int(now)) if collector else None
     if cache:
         cache.save(listing.builds)
-    findings = evaluate(rules, facts, evidence, web_facts(info))
+    findings = evaluate(rules, facts, split.current, web_facts(info), split.history)
     for problem in coverage.problems():
         # At the default log level on every step: a verdict that could not see everything.
         log.warn(f"incomplete scan: {problem}")
@@ -137,6 +140,7 @@ def scan_fleet(
         emerging=tuple(detection.signatures) if detection else (),
         emerging_severity=config.emerging.severity,
         templates=(len(detection.templates), detection.tested) if detection else None,
+        history=split.history,
     )
 
 

@@ -175,10 +175,31 @@ def test_unattributed_evidence_is_evidence_only_without_workers() -> None:
 
 
 def test_unattributed_evidence_joins_the_evidence_only_finding() -> None:
-    findings = _scan("7.13.2", [_evidence(None, build_id=1), _evidence("w2", build_id=2)])
-    (finding,) = [f for f in findings if f.advisory.id == "cni-netlink-eintr"]
+    # 9.9.9 is in no release table: w2's CNI plugins are unknown, as the unattributed worker's.
+    findings = _scan("9.9.9", [_evidence(None, build_id=1), _evidence("w2", build_id=2)])
+    (finding,) = [
+        f
+        for f in findings
+        if f.advisory.id == "cni-netlink-eintr" and f.outcome is Outcome.EVIDENCE_ONLY
+    ]
     assert (finding.outcome, finding.workers) == (Outcome.EVIDENCE_ONLY, ("w2",))
     assert [e.build_id for e in finding.evidence] == [2, 1]
+    assert not finding.facts_say_fixed
+
+
+def test_evidence_on_a_worker_whose_facts_say_fixed_is_its_own_finding() -> None:
+    findings = _scan("7.13.2", [_evidence(None, build_id=1), _evidence("w2", build_id=2)])
+    unattributed, fixed = [f for f in findings if f.advisory.id == "cni-netlink-eintr"]
+    assert (fixed.outcome, fixed.workers, fixed.facts_say_fixed) == (
+        Outcome.EVIDENCE_ONLY,
+        ("w2",),
+        True,
+    )
+    assert "--containerd-cni-plugins-dir" in fixed.remediation.fix
+    assert "7.13.2" not in fixed.remediation.fix, "never the upgrade the worker already has"
+    assert "facts say it is not affected" in fixed.note
+    assert (unattributed.workers, [e.build_id for e in unattributed.evidence]) == ((), [1])
+    assert unattributed.remediation.fix.startswith("Upgrade")
 
 
 def test_symptom_rule_only_where_seen() -> None:

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from fleet_guard.advisories.model import Advisory, Condition, Outcome
+from fleet_guard.advisories.model import Advisory, Condition, Outcome, Remediation
 from fleet_guard.advisories.versions import (
     VERSION_FACTS,
     VersionError,
@@ -43,7 +43,19 @@ from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact, WorkerFacts
 
 # Order of findings within one severity: the most actionable first.
-_OUTCOME_ORDER = {Outcome.MATCHED: 0, Outcome.EVIDENCE_ONLY: 1, Outcome.POSSIBLE: 2}
+_OUTCOME_ORDER = {
+    Outcome.MATCHED: 0,
+    Outcome.EVIDENCE_ONLY: 1,
+    Outcome.POSSIBLE: 2,
+    Outcome.RESOLVED: 3,
+}
+
+# Said instead of the fix when a rule has no `remediation.when_fixed` of its own.
+_WHEN_FIXED = (
+    "Check the facts marked inferred (`fleet-guard explain` shows each one and where it came "
+    "from): a component may have been replaced on the worker without changing its release. "
+    "Declare the real value in source.worker_facts, or write a rule for what it runs."
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,37 @@ class Finding:
     advisory: Advisory
     outcome: Outcome
     workers: tuple[str, ...]
+    # For `resolved`: the evidence from before the workers' restarts (their history).
     evidence: tuple[Evidence, ...]
+    # `evidence-only` on workers whose facts say they are not affected (a condition is false):
+    # odd, and its own finding, so the report can say what to check instead of the fix.
+    facts_say_fixed: bool = False
+
+    @property
+    def remediation(self) -> Remediation:
+        """What to do: never the fix a worker already has, nothing for resolved history."""
+        advice = self.advisory.remediation
+        if self.outcome is Outcome.RESOLVED:
+            return Remediation("", "")
+        if self.facts_say_fixed:
+            return Remediation(advice.when_fixed or _WHEN_FIXED, advice.workaround)
+        return advice
+
+    @property
+    def note(self) -> str:
+        """Why this finding reads as it does, when that is not obvious from its outcome."""
+        if self.outcome is Outcome.RESOLVED:
+            return (
+                "Every error was produced before the worker's current start (a restart or an "
+                "upgrade), and its facts no longer say it is affected: history, not a finding. "
+                "It does not affect the status or the gate."
+            )
+        if self.facts_say_fixed:
+            return (
+                "These errors came after the worker's current start, yet its facts say it is "
+                "not affected: a fact is probably wrong for this worker."
+            )
+        return ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +118,14 @@ class Verdict:
     worker: str | None
     outcome: Outcome
     conditions: tuple[ConditionResult, ...]
+    # The current evidence; for `resolved`, the history that was resolved.
     evidence: tuple[Evidence, ...]
+
+    @property
+    def facts_say_fixed(self) -> bool:
+        return self.outcome is Outcome.EVIDENCE_ONLY and any(
+            r.result is False for r in self.conditions
+        )
 
 
 def evaluate(
@@ -84,24 +133,37 @@ def evaluate(
     facts: Mapping[str, WorkerFacts],
     evidence: Sequence[Evidence],
     web: Mapping[str, str],
+    history: Sequence[Evidence] = (),
 ) -> list[Finding]:
-    """Findings for every outcome but `clear`, most severe and most certain first."""
+    """Findings for every outcome but `clear`, most severe and most certain first.
+
+    `history` is evidence from before its worker's current start (facts/restarts.py): it never
+    makes an outcome, but a worker with only history for an advisory is `resolved`.
+    """
     findings: list[Finding] = []
     for advisory in advisories:
-        groups: dict[Outcome, list[Verdict]] = defaultdict(list)
-        for verdict in judge_fleet(advisory, facts, evidence, web):
+        groups: dict[tuple[Outcome, bool], list[Verdict]] = defaultdict(list)
+        for verdict in judge_fleet(advisory, facts, evidence, web, history):
             if verdict.outcome is not Outcome.CLEAR:
-                groups[verdict.outcome].append(verdict)
-        for outcome, verdicts in groups.items():
+                groups[verdict.outcome, verdict.facts_say_fixed].append(verdict)
+        for (outcome, fixed), verdicts in groups.items():
             findings.append(
                 Finding(
                     advisory=advisory,
                     outcome=outcome,
                     workers=tuple(sorted(v.worker for v in verdicts if v.worker is not None)),
                     evidence=_newest_first(e for v in verdicts for e in v.evidence),
+                    facts_say_fixed=fixed,
                 )
             )
-    findings.sort(key=lambda f: (-f.advisory.severity, _OUTCOME_ORDER[f.outcome], f.advisory.id))
+    findings.sort(
+        key=lambda f: (
+            -f.advisory.severity,
+            _OUTCOME_ORDER[f.outcome],
+            f.facts_say_fixed,
+            f.advisory.id,
+        )
+    )
     return findings
 
 
@@ -110,9 +172,10 @@ def verdicts(
     facts: Mapping[str, WorkerFacts],
     evidence: Sequence[Evidence],
     web: Mapping[str, str],
+    history: Sequence[Evidence] = (),
 ) -> list[Verdict]:
     """Every (advisory, worker) outcome, `clear` included, for reports and `explain`."""
-    return [v for a in advisories for v in judge_fleet(a, facts, evidence, web)]
+    return [v for a in advisories for v in judge_fleet(a, facts, evidence, web, history)]
 
 
 def judge_fleet(
@@ -120,15 +183,28 @@ def judge_fleet(
     facts: Mapping[str, WorkerFacts],
     evidence: Sequence[Evidence],
     web: Mapping[str, str],
+    history: Sequence[Evidence] = (),
 ) -> list[Verdict]:
     """One verdict per known worker, plus one for evidence not attributed to any worker."""
     own = [e for e in evidence if e.advisory == advisory.id]
     by_worker: dict[str | None, list[Evidence]] = defaultdict(list)
     for item in own:
         by_worker[item.worker].append(item)
-    names = sorted(set(facts) | {w for w in by_worker if w is not None})
+    past: dict[str, list[Evidence]] = defaultdict(list)
+    for item in history:
+        if item.advisory == advisory.id and item.worker is not None:
+            past[item.worker].append(item)
+    names = sorted(set(facts) | {w for w in by_worker if w is not None} | set(past))
     result = [
-        judge(advisory, name, facts.get(name, {}), by_worker.get(name, ()), web) for name in names
+        judge(
+            advisory,
+            name,
+            facts.get(name, {}),
+            by_worker.get(name, ()),
+            web,
+            past.get(name, ()),
+        )
+        for name in names
     ]
     if by_worker.get(None):
         result.append(
@@ -143,11 +219,20 @@ def judge(
     facts: WorkerFacts,
     evidence: Sequence[Evidence],
     web: Mapping[str, str],
+    history: Sequence[Evidence] = (),
 ) -> Verdict:
-    """The outcome of one advisory on one worker, given that worker's facts and evidence."""
+    """The outcome of one advisory on one worker, given that worker's facts and evidence.
+
+    History (evidence from before the worker's current start) only turns a verdict that would
+    be `clear` or `possible` without evidence into `resolved`: the process that produced it no
+    longer runs, and nothing current says the new one is affected.
+    """
     own = _newest_first(e for e in evidence if e.advisory == advisory.id)
     results = tuple(check(c, facts, web) for c in advisory.conditions)
     outcome = _outcome(advisory, [r.result for r in results], bool(own))
+    past = _newest_first(e for e in history if e.advisory == advisory.id)
+    if past and not own and outcome in (Outcome.CLEAR, Outcome.POSSIBLE):
+        return Verdict(advisory, worker, Outcome.RESOLVED, results, past)
     return Verdict(advisory, worker, outcome, results, own)
 
 

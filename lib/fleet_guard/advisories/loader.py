@@ -95,7 +95,9 @@ def compile_rule(raw: Mapping[str, Any], *, where: str, builtin: bool) -> Adviso
             for p in evidence.get("patterns") or ()
         ),
         remediation=Remediation(
-            fix=remediation["fix"], workaround=remediation.get("workaround", "")
+            fix=remediation["fix"],
+            workaround=remediation.get("workaround", ""),
+            when_fixed=remediation.get("when_fixed", ""),
         ),
         references=tuple(
             Reference(type=r["type"], url=r["url"]) for r in raw.get("references") or ()

@@ -21,6 +21,9 @@ class Outcome(StrEnum):
     POSSIBLE = "possible"
     EVIDENCE_ONLY = "evidence-only"
     CLEAR = "clear"
+    # Evidence was seen, all of it from before the worker's current start, and the conditions
+    # are now false or unknown there: history, reported but never affecting status or gate.
+    RESOLVED = "resolved"
 
     @property
     def affects(self) -> bool:
@@ -78,6 +81,9 @@ class Reference:
 class Remediation:
     fix: str
     workaround: str = ""
+    # What to check when the evidence keeps coming on a worker whose facts say it is fixed:
+    # said instead of `fix`, which that worker already has.
+    when_fixed: str = ""
 
 
 @dataclass(frozen=True)

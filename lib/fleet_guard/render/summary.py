@@ -120,7 +120,8 @@ def _advisory(view: AdvisoryView, report: Report) -> list[str]:
         lines += _outcome(finding, report)
     if view.evidence:
         lines += _evidence(view, report)
-    if view.affects_status:
+    # Workers whose facts say fixed get what to check instead (in _outcome), not this fix.
+    if view.affects_status and any(not f.facts_say_fixed for f in view.findings):
         lines.append(f"**Fix:** {advisory.remediation.fix}")
         if advisory.remediation.workaround:
             lines.append(f"**Workaround:** {advisory.remediation.workaround}")
@@ -143,6 +144,10 @@ def _outcome(finding: Finding, report: Report) -> list[str]:
     if len(workers) > MAX_LISTED:
         lines.append(f"- … and {len(workers) - MAX_LISTED} more in report.json")
     lines.append("")
+    if finding.outcome is Outcome.RESOLVED:
+        lines += _restarts(finding, report)
+    if finding.facts_say_fixed:
+        lines += [finding.note, "", f"**What to check:** {finding.remediation.fix}", ""]
     if finding.outcome is Outcome.POSSIBLE:
         missing = unknown_facts(finding, report.facts)
         if missing:
@@ -154,6 +159,17 @@ def _outcome(finding: Finding, report: Report) -> list[str]:
                 "",
             ]
     return lines
+
+
+def _restarts(finding: Finding, report: Report) -> list[str]:
+    """When each worker of a resolved finding started: after every error it had."""
+    started = {w.name: w.start_time for w in report.workers if w.start_time > 0}
+    now = scan_time(report)
+    named = [n for n in finding.workers if n in started]
+    lines = [f"- {n} restarted {when(started[n], now)}" for n in named[:MAX_LISTED]]
+    if not lines:
+        return []
+    return ["Restarted since their errors (history, not counted):", *lines, ""]
 
 
 def _facts_line(facts: Mapping[str, Fact], finding: Finding) -> str:
