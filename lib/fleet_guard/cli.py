@@ -1,127 +1,481 @@
-"""`fleet-guard`: the operator's command line — scan a fleet, list the rules, run the demo."""
+"""`fleet-guard`: the operator's command line, shaped like fly.
+
+    fleet-guard scan -t ci                  scan the Concourse of fly target `ci`
+    fleet-guard workers -t ci               every worker's facts, their sources, uptime, errors
+    fleet-guard explain ADVISORY -t ci      why each worker got its outcome
+    fleet-guard rules                       the built-in advisories
+    fleet-guard demo                        check against the embedded simulator
+
+Exit status, for cron and scripts: 0 healthy, 1 error (bad arguments, unreachable, refused),
+2 affected, 3 incomplete (the scan could not see everything). Each subcommand is one `_NAME`
+function taking the parsed arguments and returning the text to print and the exit status;
+`_parser` wires them up, `main` prints and exits.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import yaml
+
+from fleet_guard import __version__
 from fleet_guard.advisories.loader import load_advisories, load_builtin_rules
 from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.config import SourceConfig, load_source
-from fleet_guard.errors import UserError
+from fleet_guard.errors import AuthError, ConfigError, UserError
+from fleet_guard.facts import Fact
+from fleet_guard.flyrc import load_target
 from fleet_guard.log import Log
 from fleet_guard.redact import Redactor
-from fleet_guard.render import render_explanation, render_markdown
+from fleet_guard.render import render_explanation, render_markdown, render_text
+from fleet_guard.render.view import duration, outcome_rank, scan_time
 from fleet_guard.report import Report, report_json
 from fleet_guard.scan import scan_fleet, summary_line
 from fleet_guard.schema import did_you_mean
+from fleet_guard.terminal import Style, table, wants_colour, width_of
+from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE
 
 DEMO_USER = ("admin", "admin-pass")
+PASSWORD_ENV = "FLEET_GUARD_PASSWORD"
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_AFFECTED = 2
+EXIT_INCOMPLETE = 3
+STATUS_EXIT: Mapping[str, int] = {
+    HEALTHY: EXIT_OK,
+    AFFECTED: EXIT_AFFECTED,
+    INCOMPLETE: EXIT_INCOMPLETE,
+}
+
+# What a subcommand gives back: the text for stdout and the exit status.
+Result = tuple[str, int]
+Command = Callable[[argparse.Namespace], Result]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument exits 1 (2 means `affected` here) with a hint, not usage.
+
+    Abbreviations are off: `--password` must not quietly mean `--password-env`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_ERROR, f"{self.prog}: {message}\nRun `{self.prog} --help` for usage.\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="fleet-guard", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    scan = commands.add_parser("scan", help="scan a Concourse and print the report")
-    scan.add_argument("--source", required=True, type=Path, help="JSON file holding `source`")
-    scan.add_argument("--format", choices=("markdown", "json"), default="markdown")
-    commands.add_parser("rules", help="list the built-in advisories")
-    explain = commands.add_parser("explain", help="why each worker got its outcome for a rule")
-    explain.add_argument("advisory", help="advisory id, e.g. cni-netlink-eintr")
-    explain.add_argument("--source", required=True, type=Path, help="JSON file holding `source`")
-    explain.add_argument("--worker", action="append", help="only this worker (repeatable)")
-    demo = commands.add_parser("demo", help="run check against the embedded simulator")
-    demo.add_argument("--scenario", default="incident")
+    parser = _parser()
     args = parser.parse_args(argv)
+    command: Command = args.run
     try:
-        if args.command == "scan":
-            _scan(args.source, args.format)
-        elif args.command == "explain":
-            _explain(args.source, args.advisory, args.worker or [])
-        elif args.command == "rules":
-            _rules()
-        else:
-            _demo(args.scenario)
+        text, code = command(args)
+        if text:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
     except UserError as exc:
         sys.stderr.write(f"fleet-guard: {exc.message}\n")
-        sys.exit(1)
+        code = EXIT_ERROR
+    except BrokenPipeError:
+        # `fleet-guard scan | head`: the reader left; say nothing, and keep the status's code.
+        _silence_stdout()
+        code = getattr(args, "status_code", EXIT_OK)
+    except KeyboardInterrupt:
+        sys.stderr.write("fleet-guard: interrupted\n")
+        code = 130
+    sys.exit(code)
 
 
-def _scan_file(path: Path) -> tuple[SourceConfig, Report]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read --source {path}: {exc}") from exc
-    config = load_source(raw)
-    log = Log(debug=config.debug, redactor=Redactor(config.secrets))
-    with ConcourseClient(config, log) as client:
-        report = scan_fleet(config, client, log)
-    log.info(summary_line(report))
-    return config, report
+def _silence_stdout() -> None:
+    """Points stdout at /dev/null so the interpreter's final flush cannot raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
-def _scan(path: Path, output: str) -> None:
-    _, report = _scan_file(path)
-    if output == "json":
-        print(json.dumps(report_json(report), indent=2))
-    else:
-        print(render_markdown(report))
+# --- the parser ------------------------------------------------------------------------------
 
 
-def _explain(path: Path, advisory_id: str, workers: list[str]) -> None:
-    config, report = _scan_file(path)
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fleet-guard",
+        description="Find known-bad worker software and the build failures it causes.",
+        epilog="Exit status: 0 healthy, 1 error, 2 affected, 3 incomplete.",
+    )
+    parser.add_argument("--version", action="version", version=f"fleet-guard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="scan a Concourse and print the verdict")
+    _connection_options(scan)
+    _format_option(scan)
+    scan.set_defaults(run=_scan)
+
+    workers = commands.add_parser("workers", help="every worker's facts, sources and errors")
+    _connection_options(workers)
+    _format_option(workers)
+    workers.set_defaults(run=_workers)
+
+    explain = commands.add_parser("explain", help="why each worker got its outcome for a rule")
+    explain.add_argument("advisory", help="advisory id, e.g. cni-netlink-eintr")
+    explain.add_argument("--worker", action="append", help="only this worker (repeatable)")
+    _connection_options(explain)
+    explain.set_defaults(run=_explain)
+
+    rules = commands.add_parser("rules", help="list the built-in advisories")
+    rules.set_defaults(run=_rules)
+
+    demo = commands.add_parser("demo", help="run check against the embedded simulator")
+    demo.add_argument("--scenario", default="incident", help="a built-in scenario name")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("which Concourse (like fly)")
+    group.add_argument("-t", "--target", help="a fly target saved in ~/.flyrc by `fly login`")
+    group.add_argument("-c", "--url", help="the Concourse URL (with --username)")
+    group.add_argument(
+        "-u",
+        "--username",
+        help=f"a local user; the password comes from ${PASSWORD_ENV} or a prompt",
+    )
+    group.add_argument(
+        "--password-env",
+        default=PASSWORD_ENV,
+        metavar="VAR",
+        help=f"the environment variable holding the password (default {PASSWORD_ENV})",
+    )
+    group.add_argument(
+        "--source",
+        type=Path,
+        metavar="FILE",
+        help="YAML or JSON: a resource `source`, or {source: ...} as check reads it; "
+        "--target/--url override its URL and credentials",
+    )
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+
+
+# --- subcommands -----------------------------------------------------------------------------
+
+
+def _scan(args: argparse.Namespace) -> Result:
+    report = _scan_report(_config(args))
+    code = STATUS_EXIT.get(report.status, EXIT_ERROR)
+    args.status_code = code
+    if args.format == "json":
+        return json.dumps(report_json(report), indent=2), code
+    if args.format == "markdown":
+        return render_markdown(report), code
+    return _scan_table(report), code
+
+
+def _workers(args: argparse.Namespace) -> Result:
+    report = _scan_report(_config(args))
+    names = _worker_order(report)
+    if args.format == "json":
+        documents = {w["name"]: w for w in report_json(report)["workers"]}
+        counts = _error_counts(report)
+        for name in names:
+            documents[name]["errors"] = counts.get(name, 0)
+        return json.dumps([documents[n] for n in names], indent=2), EXIT_OK
+    headers, rows = _worker_table(report, names)
+    if args.format == "markdown":
+        lines = [
+            "| " + " | ".join(headers) + " |",
+            "|" + "---|" * len(headers),
+            *("| " + " | ".join(row) + " |" for row in rows),
+        ]
+        return "\n".join(lines), EXIT_OK
+    out = sys.stdout
+    style = Style(wants_colour(out))
+    text = table(headers, rows, width=width_of(out), style=style, tones=(1,))
+    legend = "sources: op = declared in source, obs = observed, inf = inferred from release"
+    return f"{text}\n\n{style.paint(legend, 'dim')}", EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> Result:
+    config = _config(args)
+    # The id is checked before anything is asked of the ATC: a typo costs no scan.
     advisories = {a.id: a for a in load_advisories(config)}
-    if advisory_id not in advisories:
-        hint = did_you_mean(advisory_id, advisories)
-        raise UserError(f"no advisory {advisory_id!r}{hint}; `fleet-guard rules` lists them")
+    if args.advisory not in advisories:
+        hint = did_you_mean(args.advisory, advisories)
+        raise UserError(f"no advisory {args.advisory!r}{hint}; `fleet-guard rules` lists them")
+    report = _scan_report(config)
+    workers: list[str] = args.worker or []
     unknown = [w for w in workers if w not in report.facts]
     if unknown:
         raise UserError(f"no worker {', '.join(unknown)} in {config.url}")
-    print(render_explanation(report, advisories[advisory_id], workers or sorted(report.facts)))
+    chosen = workers or sorted(report.facts)
+    return render_explanation(report, advisories[args.advisory], chosen), EXIT_OK
 
 
-def _rules() -> None:
+def _rules(args: argparse.Namespace) -> Result:
     rules = load_builtin_rules()
     width = max(len(r.id) for r in rules)
-    for rule in sorted(rules, key=lambda r: (-r.severity, r.id)):
-        print(f"{rule.id:<{width}}  {rule.severity!s:<8}  {rule.summary}")
+    lines = [
+        f"{rule.id:<{width}}  {rule.severity!s:<8}  {rule.summary}"
+        for rule in sorted(rules, key=lambda r: (-r.severity, r.id))
+    ]
+    return "\n".join(lines), EXIT_OK
 
 
-def _demo(scenario: str) -> None:
+def _demo(args: argparse.Namespace) -> Result:
     """Starts the simulator, runs the real check entry point as Concourse does, shows the report."""
-    from fleet_guard.simulator import Simulator, load_scenario
+    from fleet_guard.simulator import SCENARIO_NAMES, Simulator, load_scenario
 
-    with Simulator(load_scenario(scenario)) as sim:
+    if args.scenario not in SCENARIO_NAMES:
+        hint = did_you_mean(args.scenario, SCENARIO_NAMES)
+        raise UserError(
+            f"no scenario {args.scenario!r}{hint}; the built-in ones are "
+            f"{', '.join(SCENARIO_NAMES)}"
+        )
+    out: list[str] = []
+    with Simulator(load_scenario(args.scenario)) as sim:
         source: dict[str, Any] = {
             "url": sim.url,
             "username": DEMO_USER[0],
             "password": DEMO_USER[1],
         }
-        print(f"Simulated Concourse ({scenario} scenario) at {sim.url}\n")
-        print("$ echo '{\"source\": {...}}' | /opt/resource/check")
+        request = json.dumps({"source": source})
+        out += [
+            f"Simulated Concourse ({args.scenario} scenario) at {sim.url}; its users and their "
+            "passwords are the simulator's own (README: The simulator).",
+            "",
+            "The exact JSON sent to check on stdin:",
+            f"$ echo '{request}' | /opt/resource/check",
+        ]
         done = subprocess.run(
             [sys.executable, "-m", "fleet_guard.resource", "check"],
-            input=json.dumps({"source": source}),
+            input=request,
             capture_output=True,
             text=True,
             timeout=120,
             check=False,
         )
-        sys.stdout.write(done.stderr)
-        print(f"stdout (the versions Concourse records): {done.stdout.strip() or '(none)'}")
-        print(f"exit status: {done.returncode}\n")
+        out += [
+            done.stderr.rstrip("\n"),
+            f"stdout (the versions Concourse records): {done.stdout.strip() or '(none)'}",
+            f"exit status: {done.returncode}",
+            "",
+        ]
         if done.returncode != 0:
+            sys.stdout.write("\n".join(out) + "\n")
             raise UserError("the demo check failed; see its stderr above")
         config = load_source(source)
         log = Log(redactor=Redactor(config.secrets), stream=sys.stderr)
         with ConcourseClient(config, log) as client:
             report = scan_fleet(config, client, log)
-        print(render_markdown(report))
+        out.append(render_markdown(report))
+    return "\n".join(out), EXIT_OK
+
+
+# --- where the source comes from -------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> SourceConfig:
+    raw, origin = _raw_source(args)
+    try:
+        return load_source(raw)
+    except ConfigError as exc:
+        lines = "\n".join(f"  - {p}" for p in exc.problems)
+        raise UserError(f"the source from {origin} is not valid:\n{lines}") from None
+
+
+def _raw_source(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """The `source` a scan uses: the file's, then the target's or the --url's on top of it."""
+    raw: dict[str, Any] = {}
+    origins = []
+    if args.source is not None:
+        raw = _read_source_file(args.source)
+        origins.append(f"--source {args.source}")
+    if args.target and args.url:
+        raise UserError("give --target or --url, not both")
+    if args.target:
+        raw = {k: v for k, v in raw.items() if k not in ("username", "password", "token")}
+        raw.update(load_target(args.target).source())
+        origins.append(f"fly target {args.target!r}")
+    elif args.url:
+        if not args.username:
+            raise UserError(
+                "--url needs --username (the password comes from "
+                f"${args.password_env} or a prompt); or use --target with a fly target"
+            )
+        raw = {k: v for k, v in raw.items() if k not in ("username", "password", "token")}
+        raw.update(url=args.url, username=args.username, password=_password(args))
+        origins.append("--url")
+    elif args.username:
+        raise UserError("--username goes with --url")
+    if not raw.get("url"):
+        raise UserError(
+            "which Concourse? Give --target NAME (a fly target), --url URL --username USER, "
+            "or --source FILE"
+        )
+    for key in ("password", "token"):
+        value = raw.get(key)
+        if isinstance(value, str) and value.startswith("((") and value.endswith("))"):
+            raise UserError(
+                f"source.{key} is the pipeline var {value}, which only Concourse can fill in: "
+                "use --target (a fly login) or --url/--username with "
+                f"${args.password_env} instead"
+            )
+    return raw, " and ".join(origins)
+
+
+def _read_source_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read --source {path}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("source"), dict):
+        data = data["source"]  # the {"source": ...} check reads on stdin
+    if not isinstance(data, dict):
+        raise UserError(
+            f"--source {path} holds no mapping: give the resource's source keys (url, "
+            "username, ...) or {source: {...}}"
+        )
+    return data
+
+
+def _password(args: argparse.Namespace) -> str:
+    """From the environment, else a prompt on a terminal: never from an argument."""
+    value = os.environ.get(args.password_env)
+    if value:
+        return value
+    if sys.stdin.isatty():
+        entered = getpass.getpass(f"password for {args.username} at {args.url}: ")
+        if entered:
+            return entered
+    raise UserError(
+        f"no password for {args.username}: set ${args.password_env}, or run on a terminal to "
+        "be asked for it"
+    )
+
+
+def _scan_report(config: SourceConfig) -> Report:
+    log = Log(debug=config.debug, redactor=Redactor(config.secrets), stream=sys.stderr)
+    try:
+        with ConcourseClient(config, log) as client:
+            report = scan_fleet(config, client, log)
+    except AuthError as exc:
+        if config.token and not config.password:
+            raise UserError(
+                f"{exc.message}\nFor a fly target, `fly -t TARGET login` saves a fresh token."
+            ) from None
+        raise
+    log.info(summary_line(report))
+    return report
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def _scan_table(report: Report) -> str:
+    out = sys.stdout
+    style = Style(wants_colour(out))
+    width = width_of(out)
+    text = render_text(report)
+    first, *rest = text.splitlines()
+    status = report.status
+    lines = [first.replace(status, style.paint(status), 1), ""]
+    rows = [
+        [
+            f.advisory.id,
+            str(f.advisory.severity),
+            f.outcome.value,
+            str(len(f.workers)),
+            str(len(f.evidence)),
+            "yes" if f in report.affecting else "no",
+        ]
+        for f in report.findings
+    ]
+    if rows:
+        rows.sort(key=lambda r: (r[5] != "yes", r[0], outcome_rank(r[2])))
+        headers = ["ADVISORY", "SEVERITY", "OUTCOME", "WORKERS", "ERRORS", "AFFECTS"]
+        lines += [table(headers, rows, width=width, style=style, tones=(2,)), ""]
+    affected = report.affected_workers
+    if affected:
+        headers, worker_rows = _worker_table(report, affected)
+        lines += [table(headers, worker_rows, width=width, style=style, tones=(1,)), ""]
+    lines += [line for line in rest if line.startswith("  not seen: ")]
+    lines.append("The whole report: --format markdown. Why: fleet-guard explain ADVISORY.")
+    return "\n".join(lines)
+
+
+def _worker_order(report: Report) -> list[str]:
+    """Affected workers first (worst first), then the rest by name."""
+    affected = report.affected_workers
+    rest = sorted(
+        n for n in {*report.facts, *(w.name for w in report.workers)} if n not in affected
+    )
+    return [*affected, *rest]
+
+
+def _worker_table(report: Report, names: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    now = scan_time(report)
+    registered = {w.name: w for w in report.workers}
+    counts = _error_counts(report)
+    newest = _newest_error(report)
+    headers = ["WORKER", "STATE", "RELEASE", "RUNTIME", "CNI", "UPTIME", "ERRORS", "LAST ERR"]
+    rows = []
+    for name in names:
+        worker = registered.get(name)
+        facts = report.facts.get(name, {})
+        started = worker.start_time if worker else 0
+        rows.append(
+            [
+                name,
+                worker.state if worker else "gone",
+                _short_fact(facts.get("concourse")),
+                _short_fact(facts.get("runtime")),
+                _short_fact(facts.get("cni_plugins")),
+                _coarse(now.timestamp() - started) if started else "-",
+                str(counts.get(name, 0)),
+                f"{_coarse(now.timestamp() - newest[name])} ago" if name in newest else "-",
+            ]
+        )
+    return headers, rows
+
+
+def _coarse(seconds: float) -> str:
+    """`19 d`, `7 h`, `12 min`: the largest unit only, for narrow columns."""
+    return " ".join(duration(seconds).split()[:2])
+
+
+def _short_fact(fact: Fact | None) -> str:
+    """`7.12.0 obs`: the value and where it came from, narrow enough for 80 columns."""
+    return f"{fact.value} {fact.source.value[:3]}" if fact else "?"
+
+
+def _error_counts(report: Report) -> dict[str, int]:
+    """Matching errors per worker: distinct builds, whichever advisory they matched."""
+    seen: dict[str, set[int]] = {}
+    for finding in report.findings:
+        for item in finding.evidence:
+            if item.worker:
+                seen.setdefault(item.worker, set()).add(item.build_id)
+    return {name: len(builds) for name, builds in seen.items()}
+
+
+def _newest_error(report: Report) -> dict[str, int]:
+    newest: dict[str, int] = {}
+    for finding in report.findings:
+        for item in finding.evidence:
+            if item.worker and item.time:
+                newest[item.worker] = max(newest.get(item.worker, 0), item.time)
+    return newest
 
 
 if __name__ == "__main__":

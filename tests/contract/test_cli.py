@@ -29,7 +29,17 @@ def test_demo_shows_the_incident_finding_with_its_workers_and_builds():
     assert "- w-3: runtime containerd (observed)" in out
     assert "### Possible (3 workers)" in out
     assert "[build 1241](" in out, "evidence builds are listed as links"
-    assert "admin-pass" not in out + done.stderr
+
+
+def test_demo_prints_the_exact_json_it_sent_to_check():
+    done = fleet_guard("demo")
+    assert done.returncode == 0, done.stderr
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("$ echo '")]
+    sent = json.loads(line.removeprefix("$ echo '").removesuffix("' | /opt/resource/check"))
+    assert set(sent["source"]) == {"url", "username", "password"}
+    assert sent["source"]["url"].startswith("http://127.0.0.1:")
+    # The simulator's own demo user (README: The simulator), not a real credential.
+    assert sent["source"]["username"] == "admin"
 
 
 def test_rules_lists_every_builtin_advisory_worst_first():
