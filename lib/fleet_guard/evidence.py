@@ -75,6 +75,16 @@ def is_container_creation(message: str) -> bool:
     return _CONTAINER_CREATION.match(message.lstrip()) is not None
 
 
+def explains(pattern: EvidencePattern, event_type: str, text: str) -> bool:
+    """Whether one pattern matches one event, as the matcher applies it (event type, the
+    container-creation requirement, then the regex); for callers that need the same answer."""
+    if pattern.event != event_type:
+        return False
+    if pattern.container_creation and not (event_type == "error" and is_container_creation(text)):
+        return False
+    return pattern.regex.search(text) is not None
+
+
 def builds_to_read(builds: Iterable[Build], statuses: Collection[str]) -> list[Build]:
     """Only builds whose status can carry the failure are worth an event stream each."""
     return [b for b in builds if b.status in statuses and not b.is_check]
@@ -177,12 +187,9 @@ class EvidenceMatcher:
     ) -> list[tuple[Advisory, EvidencePattern]]:
         """Matches on one event, minus those another matching advisory already explains."""
         matches: dict[str, tuple[Advisory, EvidencePattern]] = {}
-        creation = event_type == "error" and is_container_creation(text)
         for advisory in self._advisories:
             for pattern in advisory.patterns:
-                if pattern.event != event_type or (pattern.container_creation and not creation):
-                    continue
-                if pattern.regex.search(text):
+                if explains(pattern, event_type, text):
                     matches.setdefault(advisory.id, (advisory, pattern))
                     break
         return [

@@ -13,7 +13,7 @@ from typing import Any
 
 from fleet_guard.advisories.model import Advisory
 from fleet_guard.concourse.models import Build, Event
-from fleet_guard.evidence import MAX_MESSAGE, attribute
+from fleet_guard.evidence import MAX_MESSAGE, attribute, explains
 from fleet_guard.redact import Redactor
 from fleet_guard.signatures.templates import template_of
 
@@ -74,7 +74,7 @@ class ErrorCollector:
         redact: Redactor | None = None,
         max_message: int = MAX_MESSAGE,
     ) -> None:
-        self._explains = [p.regex for a in advisories for p in a.patterns if p.event == "error"]
+        self._explains = [p for a in advisories for p in a.patterns if p.event == "error"]
         self._workers = set(workers)
         self._redact = redact or Redactor()
         self._max_message = max_message
@@ -106,7 +106,7 @@ class ErrorCollector:
         text = str(event.data.get("message") or "").strip()
         if not text or text == ABORTED_MESSAGE:
             return
-        if any(regex.search(text) for regex in self._explains):
+        if any(explains(pattern, "error", text) for pattern in self._explains):
             return
         worker = attribute(text, event, placed_on)
         message = self._redact(text)
