@@ -25,9 +25,12 @@ PLANTED_BUILDS = 16
 # Seconds before load time of the first planted failure's build.
 PLANTED_STARTED_AGO = 30_000
 
+# A failure no built-in advisory explains (worker-volume-create-failed explains baggageclaim's
+# `failed to create volume`), so that it can only surface as an emerging signature.
 PLANTED = (
-    "find or create container on worker {worker}: failed to create volume: creating volume "
-    "{handle}: mkdir /var/lib/concourse/volumes/live/{handle}/volume: no space left on device"
+    "find or create container on worker {worker}: fetch image: extracting layer {handle}: "
+    "write /var/lib/concourse/volumes/live/{handle}/volume/rootfs/usr/lib/libc.so.6: "
+    "no space left on device"
 )
 EINTR = (
     "find or create container on worker {worker}: starting task: network add: cni net setup: "
