@@ -4,6 +4,7 @@
     fleet-guard workers -t ci               every worker's facts, their sources, uptime, errors
     fleet-guard explain ADVISORY -t ci      why each worker got its outcome
     fleet-guard rules                       the built-in advisories
+    fleet-guard rules draft --report FILE   a draft advisory from an emerging signature
     fleet-guard demo                        check against the embedded simulator
 
 Exit status, for cron and scripts: 0 healthy, 1 error (bad arguments, unreachable, refused),
@@ -39,7 +40,8 @@ from fleet_guard.render import render_explanation, render_markdown, render_text
 from fleet_guard.render.view import duration, outcome_rank, scan_time
 from fleet_guard.report import Report, report_json
 from fleet_guard.scan import scan_fleet, summary_line
-from fleet_guard.schema import did_you_mean
+from fleet_guard.schema import did_you_mean, problems
+from fleet_guard.signatures.draft import draft_rule, pick_signature
 from fleet_guard.terminal import Style, table, wants_colour, width_of
 from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE
 
@@ -133,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="list the built-in advisories")
     rules.set_defaults(run=_rules)
+    rule_commands = rules.add_subparsers(metavar="SUBCOMMAND")
+    draft = rule_commands.add_parser(
+        "draft", help="write a draft advisory from an emerging signature in a report.json"
+    )
+    draft.add_argument("--report", required=True, type=Path, help="a get's report.json")
+    draft.add_argument("--signature", help="its id (emerging-...); default: the only one")
+    draft.add_argument("--id", dest="rule_id", help="the rule's id (default: draft-SIGNATURE)")
+    draft.add_argument("--output", type=Path, help="write the rule here instead of stdout")
+    draft.set_defaults(run=_draft)
 
     demo = commands.add_parser("demo", help="run check against the embedded simulator")
     demo.add_argument("--scenario", default="incident", help="a built-in scenario name")
@@ -230,6 +241,32 @@ def _rules(args: argparse.Namespace) -> Result:
         for rule in sorted(rules, key=lambda r: (-r.severity, r.id))
     ]
     return "\n".join(lines), EXIT_OK
+
+
+def _draft(args: argparse.Namespace) -> Result:
+    """A rule file from a signature, validated as source.rules would validate it."""
+    try:
+        report = json.loads(args.report.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read --report {args.report}: {exc}") from exc
+    if not isinstance(report, dict):
+        raise UserError(f"--report {args.report} is not a report.json (not a JSON object)")
+    signature = pick_signature(report, args.signature)
+    rule = draft_rule(signature, report.get("workers") or [], rule_id=args.rule_id)
+    found = problems(rule, "rule", where="rule")
+    if found:
+        raise UserError("the draft is not a valid rule: " + "; ".join(found))
+    text = json.dumps(rule, indent=2, ensure_ascii=False)
+    if args.output is None:
+        return text, EXIT_OK
+    try:
+        args.output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write --output {args.output}: {exc}") from exc
+    sys.stderr.write(
+        f"fleet-guard: wrote {args.output}; complete its TODOs, then add it to source.rules\n"
+    )
+    return "", EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> Result:

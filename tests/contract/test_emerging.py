@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import calendar
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -155,3 +157,59 @@ def test_the_planted_failure_starts_when_the_scenario_says(planted, tmp_path):
     now = calendar.timegm(generated.timetuple())
     # The first planted build started PLANTED_STARTED_AGO before load; its error comes early.
     assert 0 <= signature["first_seen"] - (now - PLANTED_STARTED_AGO) < 400
+
+
+def fleet_guard(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleet_guard.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_rules_draft_writes_a_valid_rule_that_matches_the_planted_failure(planted, tmp_path):
+    report = report_of(planted, tmp_path / "get")
+    [signature] = report["emerging"]
+    drafted = fleet_guard("rules", "draft", "--report", str(tmp_path / "get" / "report.json"))
+    assert drafted.returncode == 0, drafted.stderr
+    rule = json.loads(drafted.stdout)
+    assert problems(rule, "rule", where="rule") == []
+    assert rule["id"] == f"draft-{signature['id']}"
+    assert rule["evidence"]["patterns"][0]["event"] == "error"
+    assert rule["evidence"]["patterns"][0]["regex"].startswith("^")
+    assert all(w in rule["details"] for w in PLANTED_WORKERS)
+    assert "concourse 7.13.2 (observed)" in rule["details"]
+
+    # Added to source.rules, it matches the planted failure: all of it, and nothing else.
+    again = report_of(planted, tmp_path / "again", rules=[rule])
+    [finding] = [f for f in again["findings"] if f["advisory"] == rule["id"]]
+    assert sorted(finding["workers"]) == sorted(PLANTED_WORKERS)
+    assert finding["outcome"] == "matched" and len(finding["evidence"]) == 16
+    assert {e["build_id"] for e in finding["evidence"]} == {
+        e["build_id"] for e in signature["evidence"]
+    }
+    assert again["emerging"] == [], "explained now, so no longer emerging"
+
+
+def test_rules_draft_says_what_is_wrong_without_a_traceback(planted, tmp_path):
+    report_of(planted, tmp_path)
+    path = str(tmp_path / "report.json")
+    wrong = fleet_guard("rules", "draft", "--report", path, "--signature", "emerging-0000000000")
+    assert wrong.returncode == 1 and "no emerging signature" in wrong.stderr
+    assert "Traceback" not in wrong.stderr and wrong.stdout == ""
+    missing = fleet_guard("rules", "draft", "--report", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1 and "cannot read --report" in missing.stderr
+    written = fleet_guard(
+        "rules",
+        "draft",
+        "--report",
+        path,
+        "--id",
+        "our-volumes",
+        "--output",
+        str(tmp_path / "rule.json"),
+    )
+    assert written.returncode == 0 and written.stdout == ""
+    assert json.loads((tmp_path / "rule.json").read_text())["id"] == "our-volumes"

@@ -11,6 +11,7 @@ import pytest
 
 from fleet_guard.advisories.loader import load_builtin_rules
 from fleet_guard.concourse.models import Build, Event
+from fleet_guard.errors import UserError
 from fleet_guard.redact import Redactor
 from fleet_guard.signatures.collect import (
     BuildRecord,
@@ -20,6 +21,7 @@ from fleet_guard.signatures.collect import (
 )
 from fleet_guard.signatures.concentration import concentrate
 from fleet_guard.signatures.detect import Settings, find_signatures
+from fleet_guard.signatures.draft import draft_rule, pick_signature
 from fleet_guard.signatures.stats import benjamini_hochberg, fisher_greater
 from fleet_guard.signatures.templates import template_id, template_of, template_regex
 
@@ -362,3 +364,23 @@ def test_the_base_rate_sample_is_bounded_deterministic_and_skips_what_is_read():
     later = sample_builds(builds[10:] + [_build(i, "succeeded") for i in range(200, 210)], (), 20)
     assert len({b.id for b in sample} & {b.id for b in later}) >= 12
     assert sample_builds(builds, (), 0) == []
+
+
+# --- drafts --------------------------------------------------------------------------------
+
+
+def test_a_draft_needs_a_signature_named_when_there_are_several():
+    one = {"id": "emerging-0000000001", "template": "max containers reached", "workers": []}
+    two = {**one, "id": "emerging-0000000002"}
+    assert pick_signature({"emerging": [one]}, None) is one
+    assert pick_signature({"emerging": [one, two]}, "emerging-0000000002") is two
+    for report, wanted, says in (
+        ({"emerging": [one, two]}, None, "give --signature"),
+        ({"emerging": []}, None, "no emerging signature"),
+        ({}, "emerging-0000000003", "it has none"),
+    ):
+        with pytest.raises(UserError, match=says):
+            pick_signature(report, wanted)
+    rule = draft_rule({**one, "template": "x" * 300}, [])
+    assert len(rule["summary"]) == 200 and rule["conditions"] == {}
+    assert re.search(rule["evidence"]["patterns"][0]["regex"], "x" * 300)
