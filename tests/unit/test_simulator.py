@@ -169,7 +169,17 @@ def test_every_shipped_scenario_loads_and_serves(name: str) -> None:
 
 
 def test_shipped_scenario_names() -> None:
-    assert set(SCENARIO_NAMES) == {"incident", "healthy", "false-alarms", "mixed-states"}
+    assert set(SCENARIO_NAMES) == {
+        "incident",
+        "healthy",
+        "false-alarms",
+        "mixed-states",
+        "upgrade-in-progress",
+        "after-the-fix",
+        "eintr-after-fix",
+        "external-workers",
+        "custom-bundles",
+    }
 
 
 def _eintr_workers(scenario_name: str, window: int = 86400) -> dict[int, str]:
