@@ -52,7 +52,10 @@ def schema_table(name: str) -> str:
 
 
 def advisories_table() -> str:
-    rows = ["| Id | Severity | When | Evidence | Summary |", "|---|---|---|---|---|"]
+    rows = [
+        "| Id | Severity | When | Evidence | Summary | Reports |",
+        "|---|---|---|---|---|---|",
+    ]
     order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     rules = [
         json.loads(p.read_text())
@@ -62,13 +65,39 @@ def advisories_table() -> str:
         conditions = "; ".join(
             f"{fact} {_condition(op)}" for fact, op in rule.get("conditions", {}).items()
         )
-        evidence = rule.get("evidence", {})
-        seen = "required" if evidence.get("required") else ("optional" if evidence else "—")
         rows.append(
             f"| `{rule['id']}` | {rule['severity']} | {_cell(conditions) or 'evidence only'} "
-            f"| {seen} | {_cell(rule['summary'])} |"
+            f"| {_evidence(rule.get('evidence', {}))} | {_cell(rule['summary'])} "
+            f"| {_reports(rule.get('references', ()))} |"
         )
     return "\n".join(rows)
+
+
+def _evidence(evidence: Mapping[str, Any]) -> str:
+    """`required`/`optional`, then where it is looked for: which events, or worker states."""
+    if not evidence:
+        return "—"
+    where = []
+    for pattern in evidence.get("patterns", ()):
+        kind = "creation error" if pattern.get("container_creation") else f"{pattern['event']}"
+        if kind not in where:
+            where.append(kind)
+    if evidence.get("worker_states"):
+        where.append("worker state")
+    seen = "required" if evidence.get("required") else "optional"
+    return f"{seen}: {', '.join(where)}" if where else seen
+
+
+def _reports(references: Any) -> str:
+    """The public reports behind a rule, as `owner/repo#N` links."""
+    links = []
+    for ref in references:
+        found = re.match(r"https://github\.com/([^/]+/[^/]+)/(?:issues|pull)/(\d+)$", ref["url"])
+        if ref["type"] == "REPORT" and found:
+            owner_repo, number = found.groups()
+            short = "" if owner_repo == "concourse/concourse" else owner_repo
+            links.append(f"[{short}#{number}]({ref['url']})")
+    return ", ".join(links)
 
 
 def _condition(op: Mapping[str, Any]) -> str:
@@ -78,6 +107,12 @@ def _condition(op: Mapping[str, Any]) -> str:
         return "in " + ", ".join(op["one_of"])
     if "differs_from" in op:
         return f"≠ {op['differs_from']}"
+    if "below" in op:
+        return f"< {op['below']}"
+    if "under" in op:
+        return f"< {op['under']}"
+    if "over" in op:
+        return f"> {op['over']}"
     parts = []
     for r in op.get("ranges", ()):
         low = r.get("introduced", "0")

@@ -105,7 +105,7 @@ def scan_fleet(
 
     # Errors from before a worker's current start prove nothing about the running process.
     split = split_by_restart(evidence, workers)
-    fleet = gather_facts(workers, info, config, split.current, ReleaseTable.load())
+    fleet = gather_facts(workers, info, config, split.current, ReleaseTable.load(), now=int(now))
     for conflict in fleet.conflicts:
         # Usually a declared fact that is out of date: worth a line on every check.
         log.warn(conflict.describe())

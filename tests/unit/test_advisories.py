@@ -25,6 +25,7 @@ BUILTIN_IDS = [
     "netlink-dump-interrupted",
     "runc-cve-2024-21626",
     "stalled-worker",
+    "worker-api-behind",
     "worker-max-containers",
     "worker-release-skew",
     "worker-version-skew",

@@ -225,6 +225,7 @@ def test_findings_sort_by_severity_then_outcome_then_id() -> None:
         ("runc-cve-2024-21626", Outcome.POSSIBLE),
         ("cni-netlink-eintr", Outcome.EVIDENCE_ONLY),
         ("guardian-cgroup-v2", Outcome.POSSIBLE),
+        ("worker-api-behind", Outcome.MATCHED),  # the worker on 2.4
         ("worker-version-skew", Outcome.MATCHED),
         # conditions hold on the containerd workers, its symptom was not seen
         ("containerd-task-not-found", Outcome.POSSIBLE),

@@ -120,6 +120,8 @@ class Verdict:
     conditions: tuple[ConditionResult, ...]
     # The current evidence; for `resolved`, the history that was resolved.
     evidence: tuple[Evidence, ...]
+    # The advisory's worker states this worker is in; they count like evidence.
+    states: tuple[str, ...] = ()
 
     @property
     def facts_say_fixed(self) -> bool:
@@ -229,11 +231,14 @@ def judge(
     """
     own = _newest_first(e for e in evidence if e.advisory == advisory.id)
     results = tuple(check(c, facts, web) for c in advisory.conditions)
-    outcome = _outcome(advisory, [r.result for r in results], bool(own))
+    # A worker state is no signature of one failure: it counts only where the facts allow it.
+    ruled_out = any(r.result is False for r in results)
+    states = () if ruled_out else worker_states(advisory, facts, web)
+    outcome = _outcome(advisory, [r.result for r in results], bool(own) or bool(states))
     past = _newest_first(e for e in history if e.advisory == advisory.id)
-    if past and not own and outcome in (Outcome.CLEAR, Outcome.POSSIBLE):
+    if past and not own and not states and outcome in (Outcome.CLEAR, Outcome.POSSIBLE):
         return Verdict(advisory, worker, Outcome.RESOLVED, results, past)
-    return Verdict(advisory, worker, outcome, results, own)
+    return Verdict(advisory, worker, outcome, results, own, states)
 
 
 def explain(
@@ -245,13 +250,17 @@ def explain(
     """Why one worker got its outcome: each condition, then whether evidence was seen."""
     own = [e for e in evidence if e.advisory == advisory.id]
     results = [check(c, facts, web) for c in advisory.conditions]
+    ruled_out = any(r.result is False for r in results)
+    states = () if ruled_out else worker_states(advisory, facts, web)
     if own:
         newest = _newest_first(own)[0]
         reason = f"{len(own)} matching event(s), newest in build {newest.build_id}"
     else:
         reason = "no matching event in the builds scanned"
+    if states:
+        reason += "; the worker is " + "; ".join(states)
     test = "required" if advisory.evidence_required else "optional"
-    results.append(ConditionResult("evidence", test, bool(own), None, reason))
+    results.append(ConditionResult("evidence", test, bool(own) or bool(states), None, reason))
     return results
 
 
@@ -288,6 +297,15 @@ def check(condition: Condition, facts: WorkerFacts, web: Mapping[str, str]) -> C
             differs = not _same(condition.fact, fact.value, other)
             verb = "differs from" if differs else "same as"
             return result(differs, f"{said}, {verb} {condition.differs_from} ({other})")
+        if condition.below is not None:
+            other = web.get(condition.below) or ""
+            if not other:
+                return result(None, f"{condition.below} is unknown")
+            lower = compare(fact.value, other, kind_for_fact(condition.fact)) < 0
+            verb = "below" if lower else "not below"
+            return result(lower, f"{said}, {verb} {condition.below} ({other})")
+        if condition.under is not None or condition.over is not None:
+            return _check_duration(condition, fact, said, result)
     except VersionError:
         return result(None, f"{said}, which cannot be read as a version")
     return result(None, "the condition has no test")
@@ -315,6 +333,47 @@ def _check_class(
     if all(a is False for a in answers):
         return result(False, f"{said}: false for every one")
     return result(None, f"{said}: true for some, not all; declare the release to decide")
+
+
+def _check_duration(
+    condition: Condition,
+    fact: Fact,
+    said: str,
+    result: Callable[[bool | None, str], ConditionResult],
+) -> ConditionResult:
+    """`uptime` against `under` / `over`, all in seconds."""
+    try:
+        seconds = int(fact.value)
+    except ValueError:
+        return result(None, f"{said}, which is not a number of seconds")
+    said = f"{condition.fact} is {_duration(seconds)} ({fact.source}: {fact.detail})"
+    if condition.under is not None:
+        shorter = seconds < condition.under
+        return result(
+            shorter, f"{said}, {'under' if shorter else 'not under'} {_duration(condition.under)}"
+        )
+    longer = seconds > (condition.over or 0)
+    return result(
+        longer, f"{said}, {'over' if longer else 'not over'} {_duration(condition.over or 0)}"
+    )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def worker_states(
+    advisory: Advisory, facts: WorkerFacts, web: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The summaries of the advisory's worker states this worker is in (every test true)."""
+    return tuple(
+        state.summary
+        for state in advisory.worker_states
+        if all(check(c, facts, web).result is True for c in state.conditions)
+    )
 
 
 def _outcome(advisory: Advisory, results: Sequence[bool | None], has_evidence: bool) -> Outcome:
@@ -348,6 +407,12 @@ def _describe_test(condition: Condition) -> str:
         return f"one of {', '.join(condition.one_of)}"
     if condition.differs_from is not None:
         return f"differs from {condition.differs_from}"
+    if condition.below is not None:
+        return f"below {condition.below}"
+    if condition.under is not None:
+        return f"under {_duration(condition.under)}"
+    if condition.over is not None:
+        return f"over {_duration(condition.over)}"
     return "no test"
 
 

@@ -23,9 +23,10 @@ from fleet_guard.advisories.model import (
     Reference,
     Remediation,
     VersionRange,
+    WorkerState,
 )
 from fleet_guard.advisories.versions import VERSION_FACTS, compare, is_valid, kind_for_fact
-from fleet_guard.config import SourceConfig
+from fleet_guard.config import SourceConfig, parse_window
 from fleet_guard.errors import ConfigError
 from fleet_guard.severity import Severity
 
@@ -106,6 +107,13 @@ def compile_rule(raw: Mapping[str, Any], *, where: str, builtin: bool) -> Adviso
         explained_by=tuple(evidence.get("explained_by") or ()),
         builtin=builtin,
         aliases=tuple(raw.get("aliases") or ()),
+        worker_states=tuple(
+            WorkerState(
+                summary=w["summary"],
+                conditions=tuple(_condition(f, t) for f, t in w["conditions"].items()),
+            )
+            for w in evidence.get("worker_states") or ()
+        ),
     )
 
 
@@ -178,6 +186,9 @@ def _condition(fact: str, test: Mapping[str, Any]) -> Condition:
             for r in test.get("ranges") or ()
         ),
         differs_from=test.get("differs_from"),
+        below=test.get("below"),
+        under=parse_window(test["under"]) if "under" in test else None,
+        over=parse_window(test["over"]) if "over" in test else None,
     )
 
 
@@ -190,18 +201,28 @@ def _semantic_problems(raw: Mapping[str, Any], where: str, builtin: bool) -> lis
     patterns = evidence.get("patterns")
     patterns = patterns if isinstance(patterns, list) else []
 
-    if isinstance(conditions, Mapping):
-        for fact, test in conditions.items():
+    tested = [(f"{where}.conditions", conditions)]
+    states = evidence.get("worker_states")
+    for i, state in enumerate(states if isinstance(states, list) else ()):
+        if isinstance(state, Mapping):
+            tested.append(
+                (f"{where}.evidence.worker_states[{i}].conditions", state.get("conditions"))
+            )
+    for path, tests in tested:
+        if not isinstance(tests, Mapping):
+            continue
+        for fact, test in tests.items():
             if isinstance(test, Mapping) and fact in VERSION_FACTS:
-                problems += _version_problems(fact, test, f"{where}.conditions.{fact}")
+                problems += _version_problems(fact, test, f"{path}.{fact}")
     if not conditions and evidence.get("required") is not True:
         problems.append(
             f"{where}.conditions: a rule without conditions must set evidence.required: true, "
             "or it would match every worker"
         )
-    if evidence.get("required") is True and not patterns:
+    if evidence.get("required") is True and not patterns and not evidence.get("worker_states"):
         problems.append(
-            f"{where}.evidence.patterns: evidence.required needs at least one pattern to look for"
+            f"{where}.evidence.patterns: evidence.required needs at least one pattern (or "
+            "worker_states entry) to look for"
         )
     for i, pattern in enumerate(patterns):
         creation = isinstance(pattern, Mapping) and pattern.get("container_creation") is True

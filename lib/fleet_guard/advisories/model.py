@@ -46,6 +46,8 @@ class Condition:
     - `equals` / `one_of`: string equality (runtime, cgroup, platform, state).
     - `ranges`: the fact is inside any range (semver for releases, numeric for `kernel`).
     - `differs_from`: the fact differs from a web-level fact such as `web.worker_version`.
+    - `below`: the fact is a lower version than a web-level fact.
+    - `under` / `over`: a duration fact (`uptime`) is shorter / longer than so many seconds.
     """
 
     fact: str
@@ -53,6 +55,24 @@ class Condition:
     one_of: tuple[str, ...] = ()
     ranges: tuple[VersionRange, ...] = ()
     differs_from: str | None = None
+    below: str | None = None
+    under: int | None = None
+    over: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """What a failure leaves on the worker itself, when its error never reaches a build.
+
+    gdn that cannot start on a cgroup v2 host logs `bulk starter: ...` only to the worker's own
+    log; what the ATC shows is the worker stalling right after it registered. A worker whose
+    facts pass every condition counts for the advisory as if its evidence had been seen, but
+    only where the advisory's own conditions are not false: a stalled worker is no signature of
+    one failure, so a containerd worker that stalls says nothing about a guardian problem.
+    """
+
+    summary: str
+    conditions: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
@@ -103,3 +123,5 @@ class Advisory:
     builtin: bool = True
     # Other names for the same problem (CVE and GHSA ids), so reports can be cross-referenced.
     aliases: tuple[str, ...] = ()
+    # Worker states that count as evidence (see WorkerState).
+    worker_states: tuple[WorkerState, ...] = ()

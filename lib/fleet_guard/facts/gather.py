@@ -32,6 +32,7 @@ from fleet_guard.evidence import Evidence
 from fleet_guard.facts.bundles import BundleTable, describe_mismatch
 from fleet_guard.facts.model import FACT_NAMES, Fact, FactConflict, FactSource, FleetFacts
 from fleet_guard.facts.releases import COMPONENT_NAMES, ReleaseTable, lowest_confidence
+from fleet_guard.facts.restarts import started_at
 
 
 def web_facts(info: Info) -> dict[str, str]:
@@ -46,9 +47,11 @@ def build_facts(
     evidence: Sequence[Evidence],
     table: ReleaseTable,
     bundles: BundleTable | None = None,
+    *,
+    now: int | None = None,
 ) -> dict[str, dict[str, Fact]]:
     """Facts per worker name: every registered worker, plus workers only named by evidence."""
-    return gather_facts(workers, info, config, evidence, table, bundles).workers
+    return gather_facts(workers, info, config, evidence, table, bundles, now=now).workers
 
 
 def gather_facts(
@@ -58,10 +61,13 @@ def gather_facts(
     evidence: Sequence[Evidence],
     table: ReleaseTable,
     bundles: BundleTable | None = None,
+    *,
+    now: int | None = None,
 ) -> FleetFacts:
     """`build_facts` plus the conflicts met on the way, so they can be logged.
 
     `bundles` is the release → bundled resource types table (the packaged one by default).
+    `now` (Unix seconds, the scan's clock) gives each registered worker its `uptime`.
     """
     registered = {w.name: w for w in workers}
     names = set(registered) | {e.worker for e in evidence if e.worker}
@@ -76,6 +82,7 @@ def gather_facts(
             [e for e in evidence if e.worker == name],
             table,
             bundles or BundleTable.load(),
+            now,
         )
         facts[name] = worker_facts
         conflicts += worker_conflicts
@@ -105,6 +112,7 @@ def _facts_for(
     evidence: Sequence[Evidence],
     table: ReleaseTable,
     bundles: BundleTable,
+    now: int | None,
 ) -> tuple[dict[str, Fact], list[FactConflict]]:
     conflicts: list[FactConflict] = []
     chosen: dict[str, Fact] = {}
@@ -119,7 +127,7 @@ def _facts_for(
 
     for fact, value in _operator_facts(name, worker, config).items():
         offer(fact, value)
-    for fact, value in _api_facts(worker).items():
+    for fact, value in _api_facts(worker, now).items():
         offer(fact, value)
     for fact, value in _evidence_facts(evidence):
         offer(fact, value)
@@ -159,12 +167,16 @@ def _operator_facts(name: str, worker: Worker | None, config: SourceConfig) -> d
     return facts
 
 
-def _api_facts(worker: Worker | None) -> dict[str, Fact]:
+def _api_facts(worker: Worker | None, now: int | None) -> dict[str, Fact]:
     if worker is None:
         return {}
     detail = "/api/v1/workers"
     values = {"platform": worker.platform, "state": worker.state, "worker_api": worker.version}
-    return {k: Fact(v, FactSource.OBSERVED, detail) for k, v in values.items() if v}
+    facts = {k: Fact(v, FactSource.OBSERVED, detail) for k, v in values.items() if v}
+    if now is not None and 0 < worker.start_time <= now:
+        started = f"{detail}: start_time {started_at(worker.start_time)}"
+        facts["uptime"] = Fact(str(now - worker.start_time), FactSource.OBSERVED, started)
+    return facts
 
 
 def _evidence_facts(evidence: Sequence[Evidence]) -> list[tuple[str, Fact]]:

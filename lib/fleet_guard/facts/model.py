@@ -22,7 +22,9 @@ DECLARABLE_FACTS: tuple[str, ...] = (
 )
 
 # Every fact a worker can have: the declarable ones plus what only the API can tell.
-FACT_NAMES: tuple[str, ...] = (*DECLARABLE_FACTS, "platform", "state", "worker_api")
+# `uptime`: seconds from the worker's `start_time` to the scan, so a rule can name a worker
+# that stalled right after it started.
+FACT_NAMES: tuple[str, ...] = (*DECLARABLE_FACTS, "platform", "state", "worker_api", "uptime")
 
 
 class FactSource(StrEnum):
