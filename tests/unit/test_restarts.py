@@ -13,7 +13,7 @@ from fleet_guard.evidence import Evidence
 from fleet_guard.facts import build_facts, web_facts
 from fleet_guard.facts.releases import ReleaseTable
 from fleet_guard.facts.restarts import split_by_restart
-from fleet_guard.render import render_markdown
+from fleet_guard.render import render_markdown, render_message, render_text
 from fleet_guard.report import Report, Scanned, report_json
 from fleet_guard.schema import problems
 from fleet_guard.severity import Severity
@@ -142,3 +142,21 @@ def test_an_upgrade_in_progress_judges_each_worker_by_its_own_release() -> None:
     assert report.status == "affected"
     resolved_only = replace(report, findings=[f for f in report.findings if f.workers == ("new",)])
     assert resolved_only.status == "healthy"
+
+
+def test_no_rendering_recommends_the_fix_a_fixed_worker_already_has() -> None:
+    report = _report([_worker("w-1", "7.13.2")], [_evidence("w-1", RESTART + 60)])
+    for text in (render_markdown(report), render_message(report), render_text(report)):
+        assert "Upgrade Concourse" not in text
+        assert "--containerd-cni-plugins-dir" in text
+
+
+def test_history_is_not_listed_as_current_errors() -> None:
+    workers = [_worker("new", "7.13.2"), _worker("old", "7.12.0")]
+    evidence = [_evidence("new", RESTART - 60, 1), _evidence("old", RESTART + 60, 2)]
+    report = _report(workers, evidence)
+    message = render_message(report)
+    assert "build 2" in message and "build 1>" not in message and "build 1 " not in message
+    summary = render_markdown(report)
+    assert "### History: errors before the restarts (1 build, newest first)" in summary
+    assert "### Evidence (1 build, newest first)" in summary

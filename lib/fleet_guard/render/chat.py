@@ -51,7 +51,7 @@ def render_message(report: Report) -> str:
         if links:
             more = len(view.evidence) - len(links)
             lines.append("• Errors: " + "; ".join(links) + (f"; {more} more" if more > 0 else ""))
-        lines.append(f"• Fix: {_escape(advisory.remediation.fix)}")
+        lines.append(f"• Fix: {_escape(view.remediation.fix)}")
         if advisory.references:
             refs = ", ".join(f"<{r.url}|{r.type.lower()}>" for r in advisory.references)
             lines.append(f"• References: {refs}")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from fleet_guard.advisories.engine import Finding
 from fleet_guard.advisories.model import Outcome
+from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
 from fleet_guard.render.emerging import emerging_lines
 from fleet_guard.render.view import (
@@ -119,9 +120,11 @@ def _advisory(view: AdvisoryView, report: Report) -> list[str]:
     for finding in view.findings:
         lines += _outcome(finding, report)
     if view.evidence:
-        lines += _evidence(view, report)
-    # Workers whose facts say fixed get what to check instead (in _outcome), not this fix.
-    if view.affects_status and any(not f.facts_say_fixed for f in view.findings):
+        lines += _evidence(view.evidence, "Evidence", report)
+    if view.history:
+        lines += _evidence(view.history, "History: errors before the restarts", report)
+    # When every affected worker's facts say fixed, "What to check" (above) replaces the fix.
+    if view.affects_status and view.remediation is advisory.remediation:
         lines.append(f"**Fix:** {advisory.remediation.fix}")
         if advisory.remediation.workaround:
             lines.append(f"**Workaround:** {advisory.remediation.workaround}")
@@ -182,10 +185,9 @@ def _facts_line(facts: Mapping[str, Fact], finding: Finding) -> str:
     return ", ".join(parts) if parts else "evidence only"
 
 
-def _evidence(view: AdvisoryView, report: Report) -> list[str]:
-    items = view.evidence
+def _evidence(items: list[Evidence], title: str, report: Report) -> list[str]:
     now = scan_time(report)
-    lines = [f"### Evidence ({len(items)} build{'s' * (len(items) != 1)}, newest first)", ""]
+    lines = [f"### {title} ({len(items)} build{'s' * (len(items) != 1)}, newest first)", ""]
     for item in items[:MAX_EVIDENCE_LINES]:
         where = "/".join(p for p in (item.team, item.pipeline, item.job) if p) or item.team
         lines.append(

@@ -44,9 +44,9 @@ def render_text(report: Report, *, files: str = "") -> str:
             )
         if len(view.evidence) > MAX_EVIDENCE_LINES:
             lines.append(f"    ... {len(view.evidence) - MAX_EVIDENCE_LINES} more errors")
-        lines.append(f"    fix: {advisory.remediation.fix}")
-        if advisory.remediation.workaround:
-            lines.append(f"    workaround: {advisory.remediation.workaround}")
+        lines.append(f"    fix: {view.remediation.fix}")
+        if view.remediation.workaround:
+            lines.append(f"    workaround: {view.remediation.workaround}")
     if files:
         lines.append(f"  full report: {files}")
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleet_guard.advisories.engine import Finding
-from fleet_guard.advisories.model import Advisory
+from fleet_guard.advisories.model import Advisory, Outcome, Remediation
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts import Fact
 from fleet_guard.report import Report
@@ -69,9 +69,24 @@ class AdvisoryView:
 
     @property
     def evidence(self) -> list[Evidence]:
-        """Every matching error of the advisory, newest first (time, then build id)."""
-        items = [e for f in self.findings for e in f.evidence]
+        """Every current matching error of the advisory, newest first (time, then build id)."""
+        items = [e for f in self.findings if f.outcome is not Outcome.RESOLVED for e in f.evidence]
         return sorted(items, key=lambda e: (-(e.time or 0), -e.build_id))
+
+    @property
+    def history(self) -> list[Evidence]:
+        """Errors from before their workers' current start (`resolved`), newest first."""
+        items = [e for f in self.findings if f.outcome is Outcome.RESOLVED for e in f.evidence]
+        return sorted(items, key=lambda e: (-(e.time or 0), -e.build_id))
+
+    @property
+    def remediation(self) -> Remediation:
+        """The advisory's fix, unless every affecting worker's facts say it has that fix already:
+        then what to check instead (Finding.remediation)."""
+        affecting = [f for f in self.findings if f.outcome.affects]
+        if affecting and all(f.facts_say_fixed for f in affecting):
+            return affecting[0].remediation
+        return self.advisory.remediation
 
 
 def outcome_rank(outcome: str) -> int:
@@ -173,7 +188,7 @@ class WorkerRow:
 def worker_rows(report: Report, names: Sequence[str]) -> list[WorkerRow]:
     now = scan_time(report)
     registered = {w.name: w for w in report.workers}
-    evidence = [e for f in report.findings for e in f.evidence]
+    evidence = [e for f in report.findings if f.outcome is not Outcome.RESOLVED for e in f.evidence]
     rows = []
     for name in names:
         worker = registered.get(name)
