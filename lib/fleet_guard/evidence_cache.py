@@ -1,10 +1,13 @@
-"""Evidence already found in finished builds, kept between checks.
+"""Evidence already found in finished builds, and the last listing, kept between checks.
 
 Concourse reuses a resource's check container from one check to the next, and a finished
 build's events never change. Remembering what each finished build showed saves one event
 stream per errored build per check: with `check_every: 10m` and a 24h window, an errored
-build would otherwise be read 144 times. The cache is only an optimisation: a missing,
-unreadable or foreign file means reading the streams again, never a wrong answer.
+build would otherwise be read 144 times. Remembering the listing (each endpoint's builds in
+the window and the newest build ID seen) lets the next check ask only for what is new or was
+unfinished, one request instead of re-listing the window. The cache is only an optimisation:
+a missing, unreadable or foreign file, or one older than the window, means listing and
+reading afresh, never a wrong answer.
 """
 
 from __future__ import annotations
@@ -14,22 +17,26 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from fleet_guard import __version__
 from fleet_guard.advisories.model import Advisory
 from fleet_guard.concourse.models import Build
+from fleet_guard.concourse.paging import BuildListing, Series
 from fleet_guard.evidence import Evidence
 from fleet_guard.facts.witnesses import WitnessTable
 from fleet_guard.log import Log
 
 # Where the cache lives; tests point it at their own directory.
 CACHE_DIR_ENV = "FLEET_GUARD_CACHE_DIR"
-_FINISHED = frozenset({"succeeded", "failed", "errored", "aborted"})
 # The signature search's section of the file (never a build ID, which is all digits).
 _SIGNATURES = "signatures"
+# The listing's section, and the shape of its stored builds (one array per build).
+_LISTING = "listing"
+_LISTING_FORMAT = 1
+_BUILD_FIELDS = tuple(f.name for f in fields(Build))
 
 
 class EvidenceCache:
@@ -44,6 +51,7 @@ class EvidenceCache:
         records, memory = section.get("builds"), section.get("memory")
         self._records: dict[str, Any] = records if isinstance(records, dict) else {}
         self.memory: dict[str, Any] = memory if isinstance(memory, dict) else {}
+        self._listing: Any = self._builds.pop(_LISTING, None)
 
     @classmethod
     def for_check(cls, url: str, advisories: Sequence[Advisory], log: Log) -> EvidenceCache:
@@ -86,6 +94,61 @@ class EvidenceCache:
         if _finished(build):
             self._records[str(build.id)] = record
 
+    def known_listing(
+        self, teams: Sequence[str], window_seconds: int, max_builds: int, *, now: float
+    ) -> dict[str, Series] | None:
+        """The last check's listing to build on; None means list cold.
+
+        Cold when there is none, it is damaged, it was made for other teams, another window
+        or max_builds, or it is older than the window (every build in it may have left, and
+        builds may have come and gone unseen). A listing cut at max_builds is built on like
+        any other: the newest max_builds of what it knew and what is new are the newest of all.
+        """
+        state = self._listing
+        if not isinstance(state, dict) or state.get("format") != _LISTING_FORMAT:
+            return None
+        settings = (state.get("teams"), state.get("window"), state.get("max_builds"))
+        if settings != (list(teams), window_seconds, max_builds):
+            return None
+        at = state.get("at")
+        if not isinstance(at, int | float) or not now - window_seconds < at <= now + 60:
+            return None
+        try:
+            return {
+                str(path): Series(
+                    _count(entry["newest"]), tuple(_build(r) for r in entry["builds"])
+                )
+                for path, entry in state["series"].items()
+            }
+        except (TypeError, KeyError, ValueError, AttributeError) as error:
+            self._log.debug(f"evidence cache: listing unreadable ({error}); listing afresh")
+            return None
+
+    def remember_listing(
+        self,
+        listing: BuildListing,
+        teams: Sequence[str],
+        window_seconds: int,
+        max_builds: int,
+        *,
+        now: float,
+    ) -> None:
+        """Keeps `listing` for the next check (written by `save`)."""
+        self._listing = {
+            "format": _LISTING_FORMAT,
+            "teams": list(teams),
+            "window": window_seconds,
+            "max_builds": max_builds,
+            "at": now,
+            "series": {
+                path: {
+                    "newest": series.newest,
+                    "builds": [[getattr(b, f) for f in _BUILD_FIELDS] for b in series.builds],
+                }
+                for path, series in (listing.series or {}).items()
+            },
+        }
+
     def save(self, listed: Iterable[Build]) -> None:
         """Keeps only builds still listed, so the file never outgrows the window."""
         if self._path is None:
@@ -96,6 +159,8 @@ class EvidenceCache:
             "builds": {k: v for k, v in self._records.items() if k in keep},
             "memory": self.memory,
         }
+        if self._listing is not None:
+            builds[_LISTING] = self._listing
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self._path.with_suffix(f".{os.getpid()}.tmp")
@@ -118,8 +183,28 @@ class EvidenceCache:
 
 
 def _finished(build: Build) -> bool:
-    return build.status in _FINISHED and build.end_time is not None
+    return build.finished
 
 
 def _evidence(item: dict[str, Any]) -> Evidence:
     return Evidence(**{**item, "implies": dict(item.get("implies") or {})})
+
+
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"not a build ID: {value!r}")
+    return value
+
+
+def _build(row: Any) -> Build:
+    """One stored build; anything off (a hand-edited or truncated file) raises ValueError."""
+    if not isinstance(row, list) or len(row) != len(_BUILD_FIELDS):
+        raise ValueError("a stored build has the wrong shape")
+    build = Build(*row)
+    _count(build.id)
+    if not all(isinstance(v, str) for v in (build.team_name, build.name, build.status)):
+        raise ValueError(f"stored build {build.id} has a wrong field")
+    for value in (build.start_time, build.end_time, build.rerun_of):
+        if value is not None:
+            _count(value)
+    return build

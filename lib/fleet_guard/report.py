@@ -124,6 +124,10 @@ class Scanned:
     builds_cached: int = 0
     # Other builds read (or taken from the cache) only for the base rate of signatures/.
     builds_sampled: int = 0
+    # Build list requests, and the builds they returned when the listing was incremental
+    # (None: listed cold, every page of the window).
+    list_pages: int = 0
+    builds_fetched: int | None = None
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,14 @@ def scan_fleet(
 
     info = client.info()
     workers = client.workers()
+    # The last check's listing is only built on when it was made for the same settings.
+    settings = (config.teams, config.window_seconds, config.max_builds)
+    known = cache.known_listing(*settings, now=now) if cache else None
     listing = client.list_builds(
-        since=int(now) - config.window_seconds, max_builds=config.max_builds, teams=config.teams
+        since=int(now) - config.window_seconds,
+        max_builds=config.max_builds,
+        teams=config.teams,
+        known=known,
     )
     to_read = builds_to_read(listing.builds, config.scan_statuses)
     matcher = EvidenceMatcher(
@@ -112,6 +118,7 @@ def scan_fleet(
     facts = fleet.workers
     detection = _signatures(config, reads, sampled, facts, cache, int(now)) if collector else None
     if cache:
+        cache.remember_listing(listing, *settings, now=now)
         cache.save(listing.builds)
     findings = evaluate(rules, facts, split.current, web_facts(info), split.history)
     for problem in coverage.problems():
@@ -130,6 +137,8 @@ def scan_fleet(
             builds_read=sum(1 for r in reads if r.outcome in _STREAMED),
             builds_cached=sum(1 for r in reads if r.outcome == CACHED),
             builds_sampled=len(sampled),
+            list_pages=listing.pages,
+            builds_fetched=listing.fetched,
             api_calls=client.calls,
             capped=listing.capped,
             seconds=time.monotonic() - started,
@@ -264,6 +273,10 @@ def _unread(read: BuildRead) -> UnreadBuild:
     return UnreadBuild(b.id, b.team_name, b.pipeline_name, b.job_name, str(read.outcome))
 
 
+def _pages(count: int) -> str:
+    return f"{count} page" + ("" if count == 1 else "s")
+
+
 def summary_line(report: Report) -> str:
     """The one line every check prints on stderr."""
     s = report.scanned
@@ -271,9 +284,15 @@ def summary_line(report: Report) -> str:
     return (
         f"fleet-guard: {report.status}"
         + (f" ({', '.join(report.advisory_ids)})" if report.advisory_ids else "")
-        + f"; {len(report.workers)} workers, {s.builds_listed} builds listed, "
-        f"{s.builds_read} read"
+        + f"; {len(report.workers)} workers, {s.builds_listed} builds listed "
+        + (
+            f"({_pages(s.list_pages)})"
+            if s.builds_fetched is None
+            else f"({s.builds_fetched} new or updated, {_pages(s.list_pages)})"
+        )
+        + f", {s.builds_read} read"
         + (f" ({s.builds_cached} more from cache)" if s.builds_cached else "")
+        + (f", {s.builds_sampled} sampled" if s.builds_sampled else "")
         + f", {len(report.findings)} findings ({affecting} affecting), "
         f"{s.api_calls} API calls, {s.seconds:.1f}s"
     )

@@ -70,7 +70,7 @@ def test_the_window_ends_at_the_first_old_original_build_and_checks_are_skipped(
     # which started and ended before the window, so the walk stops there.
     assert [b.id for b in listing.builds] == [48230, 48229, 48224, 48221, 48218, 48226]
     assert (listing.pages, listing.capped) == (1, False)
-    assert queries(atc) == [("/api/v1/builds", {"limit": "100"})]
+    assert queries(atc) == [("/api/v1/builds", {"limit": "1000"})]  # the ATC has no maximum
 
 
 def test_the_build_that_ends_the_window_is_kept_when_it_ended_inside_it(atc):
@@ -99,8 +99,8 @@ def test_pages_follow_the_link_but_go_to_source_url(atc):
     assert len(listing.builds) == 250
     assert (listing.pages, listing.capped) == (3, False)
     assert queries(atc) == [
-        (path, {"limit": "100"}),
-        (path, {"to": "200", "limit": "100"}),
+        (path, {"limit": "1000"}),
+        (path, {"to": "200", "limit": "100"}),  # the Link's own limit
         (path, {"to": "100", "limit": "100"}),
     ]
 
@@ -121,7 +121,7 @@ def test_max_builds_caps_the_listing_and_shrinks_the_last_page(atc):
     listing = make().list_builds(since=0, max_builds=150)
     assert len(listing.builds) == 150
     assert (listing.pages, listing.capped) == (2, True)
-    assert [q for _, q in queries(atc)] == [{"limit": "100"}, {"to": "400", "limit": "50"}]
+    assert [q for _, q in queries(atc)] == [{"limit": "150"}, {"to": "400", "limit": "50"}]
 
 
 def test_check_builds_do_not_count_towards_max_builds(atc):

@@ -19,7 +19,7 @@ from fleet_guard.concourse.auth import Credentials
 from fleet_guard.concourse.events import EventStream
 from fleet_guard.concourse.failures import error_for, not_json, read_error_body
 from fleet_guard.concourse.models import Build, Info, UserInfo, Worker
-from fleet_guard.concourse.paging import BuildListing, builds_path, list_builds
+from fleet_guard.concourse.paging import BuildListing, Series, builds_path, list_builds
 from fleet_guard.concourse.retry import RetryPolicy
 from fleet_guard.concourse.session import HttpSession, Params
 from fleet_guard.config import SourceConfig
@@ -81,12 +81,18 @@ class ConcourseClient:
         return self._parse("GET /api/v1/user", lambda: UserInfo.from_json(_mapping(body)))
 
     def list_builds(
-        self, *, since: int, max_builds: int, teams: Sequence[str] = ()
+        self,
+        *,
+        since: int,
+        max_builds: int,
+        teams: Sequence[str] = (),
+        known: Mapping[str, Series] | None = None,
     ) -> BuildListing:
         """Builds that ran at or after the Unix time `since`, newest first, checks left out.
 
         See `paging.list_builds` for where the walk stops and what it can miss. With `teams`,
-        each team's endpoint is paged in turn and `max_builds` spans them all.
+        each team's endpoint is paged in turn and `max_builds` spans them all. With `known`
+        (the last check's `listing.series`), each endpoint costs one request for what is new.
         """
 
         team_of = {builds_path(team): team for team in teams}
@@ -104,7 +110,7 @@ class ConcourseClient:
             builds = self._parse(f"GET {path}", lambda: [Build.from_json(b) for b in body])
             return builds, response.links.get("next", {}).get("url")
 
-        return list_builds(fetch, since=since, max_builds=max_builds, teams=teams)
+        return list_builds(fetch, since=since, max_builds=max_builds, teams=teams, known=known)
 
     def build_events(
         self,

@@ -90,6 +90,9 @@ def _resource_types(raw: Any) -> dict[str, str] | None:
     return types
 
 
+FINISHED_STATUSES = frozenset({"succeeded", "failed", "errored", "aborted"})
+
+
 @dataclass(frozen=True)
 class Build:
     """One entry of a build list. `name` is always a string ("311", "311.1", "check")."""
@@ -133,6 +136,11 @@ class Build:
     def is_check(self) -> bool:
         """Persisted check builds show up in build lists; they are not job or one-off builds."""
         return self.name == "check"
+
+    @property
+    def finished(self) -> bool:
+        """Done for good: a final status and an end time. Its events will never change."""
+        return self.status in FINISHED_STATUSES and self.end_time is not None
 
 
 @dataclass(frozen=True)

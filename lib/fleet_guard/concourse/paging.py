@@ -16,10 +16,24 @@ from urllib.parse import parse_qs, quote, urlsplit
 from fleet_guard.concourse.models import Build
 from fleet_guard.errors import ConcourseError
 
-PAGE_SIZE = 100  # the ATC's own default; it has no maximum, but large pages are slow queries
+# The ATC's default is 100 and it has no maximum: 1,000 makes a cold listing of a busy day tens
+# of requests, not hundreds, while one page stays a modest query and a few hundred KB.
+PAGE_SIZE = 1000
+# Room for builds created since the last check in the one page of an incremental listing; a
+# page that comes back full means more changed than that, and the window is listed afresh.
+NEW_BUILDS_ROOM = 1000
 
 # (path, query) -> (the page's builds, URL of its rel="next" Link or None)
 PageFetcher = Callable[[str, list[tuple[str, str]]], tuple[list[Build], str | None]]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One endpoint's listing as the next check builds on it: its builds in the window
+    (newest first) and the highest build ID it has seen, in the window or not."""
+
+    newest: int
+    builds: Sequence[Build]
 
 
 @dataclass(frozen=True)
@@ -29,12 +43,25 @@ class BuildListing:
     capped: bool  # stopped at max_builds while more builds may have been in the window
     # Teams of source.teams whose builds could not be listed (403/404): part of the coverage.
     teams_not_visible: tuple[str, ...] = ()
+    # Builds the listing fetched: all of them when cold; when incremental, the new builds and
+    # the fresh state of those unfinished last time (None: the listing was cold).
+    fetched: int | None = None
+    # Each endpoint's listing (by path): what the next check builds on.
+    series: Mapping[str, Series] | None = None
 
 
 def list_builds(
-    fetch: PageFetcher, *, since: int, max_builds: int, teams: Sequence[str] = ()
+    fetch: PageFetcher,
+    *,
+    since: int,
+    max_builds: int,
+    teams: Sequence[str] = (),
+    known: Mapping[str, Series] | None = None,
 ) -> BuildListing:
     """Job and one-off builds that ran in the window, check builds left out.
+
+    With `known` (each endpoint's listing as the last check left it), an endpoint costs
+    one request: see `_incremental`. An endpoint not in `known` is walked cold.
 
     Builds come ordered `COALESCE(rerun_of, id) DESC, id DESC`: by creation, with each rerun
     listed next to the build it reran. So the walk stops at the first build that is not a rerun
@@ -46,24 +73,45 @@ def list_builds(
     too.
     """
     collected: list[Build] = []
+    series: dict[str, Series] = {}
     pages = 0
     capped = False
+    fetched = 0
+    incremental = False
     hidden: list[str] = []
     every: Sequence[str | None] = teams or [None]
     for team in every:
-        walk = _TeamWalk(fetch, builds_path(team), since=since, limit=max_builds - len(collected))
+        path = builds_path(team)
+        walk = _TeamWalk(fetch, path, since=since, limit=max_builds - len(collected))
         try:
-            collected += walk.run()
+            previous = known.get(path) if known is not None else None
+            update = walk.incremental(previous) if previous is not None else None
+            if update is None:
+                builds = walk.run()
+                fetched += len(builds)
+            else:
+                builds, new = update
+                fetched += new
+                incremental = True
         except ConcourseError as error:
             if team is None or error.status not in (403, 404):
                 raise
             hidden.append(team)  # one team we may not list must not blind the others
+            builds = []
+        else:
+            series[path] = Series(walk.newest, builds)
+        collected += builds
         pages += walk.pages
         if walk.capped:
             capped = True
             break
     return BuildListing(
-        builds=collected, pages=pages, capped=capped, teams_not_visible=tuple(hidden)
+        builds=collected,
+        pages=pages,
+        capped=capped,
+        teams_not_visible=tuple(hidden),
+        fetched=fetched if incremental else None,
+        series=series,
     )
 
 
@@ -82,6 +130,7 @@ class _TeamWalk:
         self._limit = limit
         self.pages = 0
         self.capped = False
+        self.newest = 0  # the highest build ID on any page, kept or not
 
     def run(self) -> list[Build]:
         kept: list[Build] = []
@@ -96,6 +145,7 @@ class _TeamWalk:
                 query.insert(0, ("to", str(upper)))
             page, next_url = self._fetch(self._path, query)
             self.pages += 1
+            self.newest = max([self.newest, *(b.id for b in page)])
             for index, build in enumerate(page):
                 if build.is_check:
                     continue
@@ -113,6 +163,37 @@ class _TeamWalk:
                 return kept  # no older page, or a Link that would not make progress
             upper, page_size = older[0], min(PAGE_SIZE, older[1] or PAGE_SIZE)
 
+    def incremental(self, previous: Series) -> tuple[list[Build], int] | None:
+        """The endpoint's builds from what the last check listed plus one request; None when
+        the page comes back full (too much changed: list it cold instead).
+
+        The page is `from=<lowest ID still of interest>`: one past the newest build known,
+        or the oldest build that had not finished. `from` filters on the ID, whatever the sort
+        order, so a fresh rerun of an old build is in it too, and for every ID from there up
+        the page is the truth: new builds, builds that finished meanwhile, and none of the
+        builds that are gone. Below it nothing can change, except leaving the window, which
+        costs no request.
+        """
+        known = previous.builds
+        newest = max([previous.newest, *(b.id for b in known)])
+        unfinished = [b.id for b in known if not b.finished]
+        low = min([newest + 1, *unfinished])
+        room = sum(1 for b in known if b.id >= low) + NEW_BUILDS_ROOM
+        page, _ = self._fetch(self._path, [("from", str(low)), ("limit", str(room))])
+        self.pages += 1
+        if len(page) >= room:
+            return None
+        self.newest = max([newest, *(b.id for b in page)])
+        fresh = [b for b in page if not b.is_check and b.id >= low]
+        merged = [b for b in known if b.id < low] + fresh
+        kept = sorted(
+            (b for b in merged if not self._before_window(b)), key=_server_order, reverse=True
+        )
+        if len(kept) > self._limit:
+            self.capped = True
+            kept = kept[: max(0, self._limit)]
+        return kept, len(fresh)
+
     def _ends_window(self, build: Build) -> bool:
         return (
             build.rerun_of is None
@@ -124,13 +205,18 @@ class _TeamWalk:
         return build.end_time is None or build.end_time >= self._since
 
     def _before_window(self, build: Build) -> bool:
-        """A rerun that started and ended before the window: skipped, but the walk goes on."""
+        """Started and ended before the window: a rerun the walk skips, or a build that left."""
         return (
             build.start_time is not None
             and build.start_time < self._since
             and build.end_time is not None
             and build.end_time < self._since
         )
+
+
+def _server_order(build: Build) -> tuple[int, int]:
+    """The ATC's `COALESCE(rerun_of, id) DESC, id DESC`, when sorted in reverse."""
+    return (build.rerun_of if build.rerun_of is not None else build.id, build.id)
 
 
 def _next_page(next_url: str | None) -> tuple[int, int | None] | None:
