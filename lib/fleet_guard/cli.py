@@ -5,6 +5,10 @@
     fleet-guard explain ADVISORY -t ci      why each worker got its outcome
     fleet-guard rules                       the built-in advisories
     fleet-guard rules draft --report FILE   a draft advisory from an emerging signature
+    fleet-guard capture -t ci -o fleet.json what a scan reads, as a simulator scenario
+    fleet-guard scan --replay fleet.json    scan a capture instead of the ATC
+    fleet-guard rules test RULE --replay F  what a new rule finds in a capture
+    fleet-guard simulate fleet.json         serve a capture (or a built-in scenario)
     fleet-guard demo                        check against the embedded simulator
 
 Exit status, for cron and scripts: 0 healthy, 1 error (bad arguments, unreachable, refused),
@@ -21,14 +25,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
 
 from fleet_guard import __version__
-from fleet_guard.advisories.loader import load_advisories, load_builtin_rules
+from fleet_guard.advisories.loader import load_advisories, load_builtin_rules, rule_problems
+from fleet_guard.capture import REPLAY_USER, RecordingClient, dumps, scenario
 from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.config import SourceConfig, load_source
 from fleet_guard.errors import AuthError, ConfigError, UserError
@@ -42,6 +49,7 @@ from fleet_guard.report import Report, report_json
 from fleet_guard.scan import scan_fleet, summary_line
 from fleet_guard.schema import did_you_mean, problems
 from fleet_guard.signatures.draft import draft_rule, pick_signature
+from fleet_guard.simulator import SCENARIO_NAMES, ScenarioError, Simulator, load_scenario
 from fleet_guard.terminal import Style, table, wants_colour, width_of
 from fleet_guard.version import AFFECTED, HEALTHY, INCOMPLETE
 
@@ -133,9 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     _connection_options(explain)
     explain.set_defaults(run=_explain)
 
-    rules = commands.add_parser("rules", help="list the built-in advisories")
+    rules = commands.add_parser("rules", help="list the built-in advisories; test a new one")
     rules.set_defaults(run=_rules)
-    rule_commands = rules.add_subparsers(metavar="SUBCOMMAND")
+    rule_commands = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND")
+    rules_test = rule_commands.add_parser("test", help="what a rule file finds in a fleet")
+    rules_test.add_argument("rule_file", type=Path, metavar="RULE-FILE", help="JSON or YAML")
+    _connection_options(rules_test)
+    _format_option(rules_test)
+    rules_test.set_defaults(run=_rules_test)
     draft = rule_commands.add_parser(
         "draft", help="write a draft advisory from an emerging signature in a report.json"
     )
@@ -145,13 +158,29 @@ def _parser() -> argparse.ArgumentParser:
     draft.add_argument("--output", type=Path, help="write the rule here instead of stdout")
     draft.set_defaults(run=_draft)
 
+    capture = commands.add_parser("capture", help="write what a scan reads to a scenario file")
+    _connection_options(capture, replay=False)
+    capture.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    capture.add_argument(
+        "--blank-logs", action="store_true", help="empty every log payload (keep error events)"
+    )
+    capture.set_defaults(run=_capture)
+
+    simulate = commands.add_parser("simulate", help="serve a capture or a built-in scenario")
+    simulate.add_argument(
+        "scenario", help=f"a scenario file, or one of {', '.join(SCENARIO_NAMES)}"
+    )
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    simulate.set_defaults(run=_simulate)
+
     demo = commands.add_parser("demo", help="run check against the embedded simulator")
     demo.add_argument("--scenario", default="incident", help="a built-in scenario name")
     demo.set_defaults(run=_demo)
     return parser
 
 
-def _connection_options(parser: argparse.ArgumentParser) -> None:
+def _connection_options(parser: argparse.ArgumentParser, *, replay: bool = True) -> None:
     group = parser.add_argument_group("which Concourse (like fly)")
     group.add_argument("-t", "--target", help="a fly target saved in ~/.flyrc by `fly login`")
     group.add_argument("-c", "--url", help="the Concourse URL (with --username)")
@@ -173,6 +202,13 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
         help="YAML or JSON: a resource `source`, or {source: ...} as check reads it; "
         "--target/--url override its URL and credentials",
     )
+    if replay:
+        group.add_argument(
+            "--replay",
+            type=Path,
+            metavar="FILE",
+            help="scan a file written by `fleet-guard capture` instead of a Concourse",
+        )
 
 
 def _format_option(parser: argparse.ArgumentParser) -> None:
@@ -183,7 +219,8 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _scan(args: argparse.Namespace) -> Result:
-    report = _scan_report(_config(args))
+    with _fleet(args) as config:
+        report = _scan_report(config)
     code = STATUS_EXIT.get(report.status, EXIT_ERROR)
     args.status_code = code
     if args.format == "json":
@@ -194,7 +231,8 @@ def _scan(args: argparse.Namespace) -> Result:
 
 
 def _workers(args: argparse.Namespace) -> Result:
-    report = _scan_report(_config(args))
+    with _fleet(args) as config:
+        report = _scan_report(config)
     names = _worker_order(report)
     if args.format == "json":
         documents = {w["name"]: w for w in report_json(report)["workers"]}
@@ -218,13 +256,13 @@ def _workers(args: argparse.Namespace) -> Result:
 
 
 def _explain(args: argparse.Namespace) -> Result:
-    config = _config(args)
-    # The id is checked before anything is asked of the ATC: a typo costs no scan.
-    advisories = {a.id: a for a in load_advisories(config)}
-    if args.advisory not in advisories:
-        hint = did_you_mean(args.advisory, advisories)
-        raise UserError(f"no advisory {args.advisory!r}{hint}; `fleet-guard rules` lists them")
-    report = _scan_report(config)
+    with _fleet(args) as config:
+        # The id is checked before anything is asked of the ATC: a typo costs no scan.
+        advisories = {a.id: a for a in load_advisories(config)}
+        if args.advisory not in advisories:
+            hint = did_you_mean(args.advisory, advisories)
+            raise UserError(f"no advisory {args.advisory!r}{hint}; `fleet-guard rules` lists them")
+        report = _scan_report(config)
     workers: list[str] = args.worker or []
     unknown = [w for w in workers if w not in report.facts]
     if unknown:
@@ -269,10 +307,64 @@ def _draft(args: argparse.Namespace) -> Result:
     return "", EXIT_OK
 
 
+def _rules_test(args: argparse.Namespace) -> Result:
+    """The findings of one rule file alone: what it would add to this fleet (or capture)."""
+    rule = _read_rule(args.rule_file)
+    with _fleet(args, extra_rules=[rule]) as config:
+        report = _scan_report(config)
+    own = replace(report, findings=[f for f in report.findings if f.advisory.id == rule["id"]])
+    code = STATUS_EXIT.get(own.status, EXIT_ERROR)
+    args.status_code = code
+    if args.format == "json":
+        return json.dumps(report_json(own), indent=2), code
+    if args.format == "markdown":
+        return render_markdown(own), code
+    if not own.findings:
+        return f"rule {rule['id']}: no worker matched, and no build showed its error", code
+    return f"rule {rule['id']}:\n{render_text(own)}", code
+
+
+def _capture(args: argparse.Namespace) -> Result:
+    config = _config(args)
+    redactor = Redactor(config.secrets)
+    log = Log(debug=config.debug, redactor=redactor, stream=sys.stderr)
+    client = RecordingClient(config, log)
+    with client:
+        report = scan_fleet(config, client, log)
+        document = scenario(
+            client, source_url=config.url, redactor=redactor, blank_logs=args.blank_logs
+        )
+    text = dumps(document)
+    if any(secret in text for secret in config.secrets):
+        text = redactor(text)  # belt and braces: nothing above should have let one through
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write --output {args.output}: {exc}") from None
+    log.info(summary_line(report))
+    log.info(
+        f"fleet-guard: wrote {args.output} ({len(document['workers'])} workers, "
+        f"{len(document['builds'])} builds); replay it with "
+        f"`fleet-guard scan --replay {args.output}`"
+    )
+    return "", EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> Result:
+    """Serves the scenario until Ctrl-C; the first line of stdout is its URL."""
+    from fleet_guard.simulator.__main__ import main as serve
+
+    _load_scenario(args.scenario)  # a bad file is a message here, not the server's exit 2
+    sys.stderr.write(
+        f"fleet-guard: log in as {REPLAY_USER[0]}/{REPLAY_USER[1]} to a capture, or as the "
+        "built-in scenarios' users (README: The simulator); Ctrl-C stops it\n"
+    )
+    code = serve([args.scenario, "--host", args.host, "--port", str(args.port)])
+    return "", EXIT_OK if code == 0 else EXIT_ERROR
+
+
 def _demo(args: argparse.Namespace) -> Result:
     """Starts the simulator, runs the real check entry point as Concourse does, shows the report."""
-    from fleet_guard.simulator import SCENARIO_NAMES, Simulator, load_scenario
-
     if args.scenario not in SCENARIO_NAMES:
         hint = did_you_mean(args.scenario, SCENARIO_NAMES)
         raise UserError(
@@ -322,13 +414,69 @@ def _demo(args: argparse.Namespace) -> Result:
 # --- where the source comes from -------------------------------------------------------------
 
 
-def _config(args: argparse.Namespace) -> SourceConfig:
+_CONNECTION_KEYS = ("url", "username", "password", "token", "ca_certs", "insecure")
+
+
+@contextmanager
+def _fleet(
+    args: argparse.Namespace, *, extra_rules: Sequence[Mapping[str, Any]] = ()
+) -> Iterator[SourceConfig]:
+    """The source to scan: a real Concourse's, or a capture served on loopback (--replay)."""
+    replay: Path | None = getattr(args, "replay", None)
+    if replay is None:
+        yield _config(args, extra_rules)
+        return
+    if args.target or args.url:
+        raise UserError("--replay scans the file alone; leave out --target and --url")
+    with Simulator(_load_scenario(str(replay))) as sim:
+        raw = _read_source_file(args.source) if args.source else {}
+        raw = {k: v for k, v in raw.items() if k not in _CONNECTION_KEYS}
+        raw.update(url=sim.url, username=REPLAY_USER[0], password=REPLAY_USER[1])
+        yield _validated(_with_rules(raw, extra_rules), f"--replay {replay}")
+
+
+def _config(
+    args: argparse.Namespace, extra_rules: Sequence[Mapping[str, Any]] = ()
+) -> SourceConfig:
     raw, origin = _raw_source(args)
+    return _validated(_with_rules(raw, extra_rules), origin)
+
+
+def _with_rules(raw: dict[str, Any], rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    if not rules:
+        return raw
+    return {**raw, "rules": [*(raw.get("rules") or []), *rules]}
+
+
+def _validated(raw: Mapping[str, Any], origin: str) -> SourceConfig:
     try:
         return load_source(raw)
     except ConfigError as exc:
         lines = "\n".join(f"  - {p}" for p in exc.problems)
         raise UserError(f"the source from {origin} is not valid:\n{lines}") from None
+
+
+def _load_scenario(name_or_path: str) -> Any:
+    try:
+        return load_scenario(name_or_path)
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {name_or_path}: {exc}") from None
+
+
+def _read_rule(path: Path) -> dict[str, Any]:
+    try:
+        rule = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read RULE-FILE {path}: {exc}") from None
+    problems = rule_problems(rule, where=str(path), builtin=False)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        raise UserError(f"{path} is not a valid rule (README: Writing rules):\n{lines}")
+    if not isinstance(rule, dict):  # rule_problems reports a non-object; mypy cannot know
+        raise UserError(f"{path} is not a rule object")
+    return rule
 
 
 def _raw_source(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
