@@ -15,9 +15,10 @@ from fleet_guard.simulator import Simulator, load_scenario
 from tests.contract.helpers import PASSWORD
 
 TOKEN = "static-token-for-tests"
-# Differ between a live scan and its replay by nature: when, how long, where; and the replay
-# logs in with a password where the fly target had a token, one API call more.
-_VOLATILE = {"generated_at", "seconds", "time", "url", "api_calls"}
+# Differ between a live scan and its replay by nature: when, how long, where (a worker's
+# uptime fact is as of the scan); and the replay logs in with a password where the fly target
+# had a token, one API call more.
+_VOLATILE = {"generated_at", "seconds", "time", "url", "api_calls", "uptime"}
 
 
 def cli(*args: str, home: Path, env: dict[str, str] | None = None):
