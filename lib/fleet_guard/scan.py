@@ -294,5 +294,6 @@ def summary_line(report: Report) -> str:
         + (f" ({s.builds_cached} more from cache)" if s.builds_cached else "")
         + (f", {s.builds_sampled} sampled" if s.builds_sampled else "")
         + f", {len(report.findings)} findings ({affecting} affecting), "
-        f"{s.api_calls} API calls, {s.seconds:.1f}s"
+        + (f"{len(report.emerging)} emerging signature(s), " if report.emerging else "")
+        + f"{s.api_calls} API calls, {s.seconds:.1f}s"
     )

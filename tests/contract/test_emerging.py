@@ -213,3 +213,24 @@ def test_rules_draft_says_what_is_wrong_without_a_traceback(planted, tmp_path):
     )
     assert written.returncode == 0 and written.stdout == ""
     assert json.loads((tmp_path / "rule.json").read_text())["id"] == "our-volumes"
+
+
+def test_when_it_affects_every_rendering_names_it(planted, tmp_path):
+    source = {"emerging": "high", "disable_rules": ["cni-netlink-eintr"]}
+    payload = {
+        "source": source_for(planted, **source),
+        "version": {"fingerprint": "0" * 16, "seq": "1", "status": "affected", "advisories": ""},
+    }
+    result = run_asset("in", payload, str(tmp_path))
+    assert result.code == 0, result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    [signature] = report["emerging"]
+    assert report["status"] == "affected" and report["advisories"] == [signature["id"]]
+    assert signature["affects_status"] is True and signature["severity"] == "high"
+    affected = (tmp_path / "affected_workers").read_text().split()
+    assert sorted(affected) == sorted(PLANTED_WORKERS)
+    headline = (tmp_path / "headline").read_text()
+    assert signature["id"] in headline and "no advisory" not in headline
+    assert signature["id"] in (tmp_path / "message.md").read_text()
+    assert f"{signature['id']} (emerging, no advisory yet)" in result.stderr
+    assert "1 emerging signature(s)" in result.stderr

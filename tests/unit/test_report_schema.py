@@ -14,6 +14,7 @@ from fleet_guard.facts import Fact, FactSource
 from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild, report_json
 from fleet_guard.schema import problems
 from fleet_guard.severity import Severity
+from fleet_guard.signatures.detect import Signature, TemplateStats, WorkerCount
 
 RULES = {rule.id: rule for rule in load_builtin_rules()}
 
@@ -167,3 +168,36 @@ def test_affecting_findings_beat_coverage_gaps():
     assert report.status == "affected"
     assert report.fingerprint == sample_report().fingerprint
     assert any("max_builds (10)" in p for p in report_json(report)["coverage"]["problems"])
+
+
+def _signature() -> Signature:
+    stats = TemplateStats("failed to mount <path>", "failed to mount /x on w-4")
+    stats.occurrences = 9
+    stats.per_worker.update({"w-4": 8, "w-1": 1})
+    stats.build_ids.update(range(9))
+    stats.first_seen, stats.last_seen = 1_700_000_000, 1_700_003_000
+    stats.evidence.append(replace(evidence(1301, "w-4"), advisory=stats.id))
+    return Signature(stats, (WorkerCount("w-4", 8, 0.4),), None, 1e-9, 1e-8)
+
+
+def test_emerging_signatures_validate_and_count_only_when_the_operator_says_so():
+    signature = _signature()
+    reported = replace(sample_report(), findings=[], emerging=(signature,))
+    document = report_json(reported)
+    assert problems(document, "report", where="report.json") == []
+    [entry] = document["emerging"]
+    assert entry["kind"] == "emerging" and entry["workers"] == [
+        {"name": "w-4", "observed": 8, "expected": 0.4}
+    ]
+    assert entry["affects_status"] is False and entry["severity"] is None
+    assert reported.status == "healthy" and reported.advisory_ids == ()
+
+    affecting = replace(reported, emerging_severity=Severity.HIGH)
+    assert affecting.status == "affected"
+    assert affecting.advisory_ids == (signature.id,)
+    assert affecting.affected_workers == ["w-4"]
+    assert affecting.fingerprint != reported.fingerprint
+    assert report_json(affecting)["emerging"][0]["affects_status"] is True
+
+    below = replace(reported, emerging_severity=Severity.MEDIUM)
+    assert below.status == "healthy" and below.fingerprint == reported.fingerprint

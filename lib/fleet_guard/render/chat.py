@@ -23,7 +23,7 @@ def render_headline(report: Report) -> str:
     """`Fleet Guard: AFFECTED by cni-netlink-eintr on 2 of 5 workers (w-1, w-3)`."""
     where = report.info.cluster_name or report.url
     total = len(report.workers)
-    if report.affecting:
+    if report.affecting or report.emerging_affecting:
         affected = report.affected_workers
         return (
             f"Fleet Guard: {report.status.upper()} by {', '.join(report.advisory_ids)} on "
@@ -59,6 +59,10 @@ def render_message(report: Report) -> str:
     if others:
         ids = ", ".join(v.advisory.id for v in others)
         lines += ["", f"Not affecting the status: {ids} (see summary.md)."]
+    for signature in report.emerging:
+        on = ", ".join(f"{w.worker} ({w.observed} builds)" for w in signature.workers)
+        template = _escape(signature.stats.template)
+        lines += ["", f"*{signature.id}* (emerging, no advisory yet) on {on}: `{template}`"]
     s = report.scanned
     lines += [
         "",

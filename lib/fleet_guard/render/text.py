@@ -47,6 +47,11 @@ def render_text(report: Report, *, files: str = "") -> str:
         lines.append(f"    fix: {view.remediation.fix}")
         if view.remediation.workaround:
             lines.append(f"    workaround: {view.remediation.workaround}")
+    for signature in report.emerging:
+        on = ", ".join(f"{w.worker} ({w.observed})" for w in signature.workers)
+        lines.append(
+            f"  {signature.id} (emerging, no advisory yet) on {on}: {signature.stats.template}"
+        )
     if files:
         lines.append(f"  full report: {files}")
     return "\n".join(lines)

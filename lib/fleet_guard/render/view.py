@@ -214,7 +214,7 @@ def verdict_line(report: Report) -> str:
     """One sentence: the status, what caused it and on how many of the workers."""
     total = len(report.workers)
     affected = report.affected_workers
-    if not report.affecting:
+    if not (report.affecting or report.emerging_affecting):
         return (
             f"{report.status}: no advisory at {report.threshold} or above affects any of "
             f"{total} workers"

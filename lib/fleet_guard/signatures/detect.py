@@ -25,6 +25,8 @@ from fleet_guard.signatures.templates import template_id
 FDR = 0.01
 # The concentrated units must carry at least this many times their share of placed work.
 MIN_LIFT = 3.0
+# A release class named as the carrier must carry at least this many times its share.
+MIN_RELEASE_LIFT = 2.0
 # "A few workers": the largest set of workers one signature may name.
 MAX_WORKERS = 3
 # First-seen memory: forget a template not seen for this long, and keep at most this many.
@@ -230,7 +232,7 @@ def _named_release(
     beyond its share, and seen on at least half of its workers that ran work."""
     if by_release is None or by_release.p_value > settings.fdr:
         return None
-    if by_release.lift < settings.min_lift / 1.5:
+    if by_release.lift < MIN_RELEASE_LIFT:
         return None
     (release,) = by_release.units
     members = {w for w, r in release_of.items() if r == release}

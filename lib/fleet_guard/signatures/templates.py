@@ -62,6 +62,9 @@ _MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("hex", re.compile(r"\b(?:0x[0-9A-Fa-f]+|(?=[0-9A-Fa-f]*[0-9])[0-9A-Fa-f]{8,})\b")),
     ("num", re.compile(r"(?<![<\w])[0-9]+(?:\.[0-9]+)*\b|(?<=[A-Za-z_-])[0-9]+\b")),
 )
+# A word that could be a worker name (names are looked up, not searched for: with a thousand
+# workers one pass over the message beats a thousand patterns).
+_WORD = re.compile(r"[^\s:;,'\"()\[\]{}<>=/@]+")
 _SPACE = re.compile(r"\s+")
 _PLACEHOLDER = re.compile(r"<(" + "|".join(PLACEHOLDERS) + r")>")
 
@@ -73,12 +76,20 @@ def template_of(message: str, workers: Collection[str] = ()) -> str:
     truncated = len(text) > MAX_TEMPLATE_INPUT
     text = text[:MAX_TEMPLATE_INPUT]
     text = _ON_WORKER.sub(r"\1<worker>:", text)
-    for name in sorted((w for w in workers if w), key=len, reverse=True):
-        text = re.sub(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", "<worker>", text)
+    if workers:
+        names = workers if isinstance(workers, set | frozenset) else set(workers)
+        text = _WORD.sub(lambda word: _worker_or_word(word.group(), names), text)
     for kind, pattern in _MASKS:
         text = pattern.sub(f"<{kind}>", text)
     text = _SPACE.sub(" ", text).strip()
     return text + TRUNCATED if truncated else text
+
+
+def _worker_or_word(word: str, names: Collection[str]) -> str:
+    if word in names:
+        return "<worker>"
+    trimmed = word.rstrip(".")  # a name that ends a sentence
+    return "<worker>" + word[len(trimmed) :] if trimmed != word and trimmed in names else word
 
 
 def template_id(template: str) -> str:
