@@ -5,6 +5,8 @@ that turn old evidence into `resolved` history. No facts are declared in any of 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,3 +201,25 @@ def test_an_error_no_advisory_matches_still_proves_the_runtime(custom, tmp_path)
     assert (runtime["value"], runtime["source"]) == ("guardian", "observed")
     assert "runc run: exit status" in runtime["detail"] and "build 901" in runtime["detail"]
     assert "w-0" not in outcomes(report, EINTR).get("possible", []), "guardian does not use CNI"
+
+
+def explain(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "fleet_guard.cli", "explain", *args, "--source", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_explain_shows_where_each_workers_release_came_from(upgrade, tmp_path):
+    path = tmp_path / "source.json"
+    path.write_text(json.dumps(source_for(upgrade)))
+    done = explain(path, SKEW)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "w-3: matched" in lines and "w-0: clear" in lines
+    concourse = [line for line in lines if line.strip().startswith("concourse")]
+    assert any("7.12.0 (observed: /api/v1/workers" in line for line in concourse)
+    assert any("7.13.2 (observed: /api/v1/workers" in line for line in concourse)
+
+    history = explain(path, EINTR, "--worker", "w-0")
+    assert history.returncode == 0, history.stderr
+    assert "w-0: resolved" in history.stdout.splitlines()
+    assert "all before the worker's current start" in history.stdout
