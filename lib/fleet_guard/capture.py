@@ -82,10 +82,9 @@ class RecordingClient(ConcourseClient):
         self.recorded_workers = super().workers()
         return self.recorded_workers
 
-    def list_builds(
-        self, *, since: int, max_builds: int, teams: Sequence[str] = ()
-    ) -> BuildListing:
-        listing = super().list_builds(since=since, max_builds=max_builds, teams=teams)
+    def list_builds(self, *, since: int, max_builds: int, **options: Any) -> BuildListing:
+        # `options` (teams, the incremental listing's state) pass through untouched.
+        listing = super().list_builds(since=since, max_builds=max_builds, **options)
         for build in listing.builds:
             self.recorded_builds[build.id] = build
         return listing
