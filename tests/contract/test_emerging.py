@@ -24,7 +24,7 @@ from fleet_guard.simulator.fleets import (
     PLANTED_WORKERS,
     emerging_fleet,
 )
-from tests.contract.helpers import run_asset, source_for
+from tests.contract.helpers import Result, run_asset, source_for
 
 NO_SPACE = "no space left on device"
 
@@ -41,7 +41,8 @@ def planted(tmp_path_factory) -> Iterator[Simulator]:
         yield sim
 
 
-def report_of(sim: Simulator, dest: Path, **source: Any) -> dict[str, Any]:
+def get(sim: Simulator, dest: Path, **source: Any) -> tuple[Result, dict[str, Any]]:
+    """`assets/in DEST` with this source; its result and the report.json it wrote (valid)."""
     payload = {
         "source": source_for(sim, **source),
         "version": {"fingerprint": "0" * 16, "seq": "1", "status": "affected", "advisories": ""},
@@ -50,7 +51,11 @@ def report_of(sim: Simulator, dest: Path, **source: Any) -> dict[str, Any]:
     assert result.code == 0, result.stderr
     report = json.loads((dest / "report.json").read_text())
     assert problems(report, "report", where="report.json") == []
-    return report
+    return result, report
+
+
+def report_of(sim: Simulator, dest: Path, **source: Any) -> dict[str, Any]:
+    return get(sim, dest, **source)[1]
 
 
 def test_a_failure_planted_on_two_of_twenty_workers_is_one_emerging_signature(planted, tmp_path):
@@ -216,14 +221,7 @@ def test_rules_draft_says_what_is_wrong_without_a_traceback(planted, tmp_path):
 
 
 def test_when_it_affects_every_rendering_names_it(planted, tmp_path):
-    source = {"emerging": "high", "disable_rules": ["cni-netlink-eintr"]}
-    payload = {
-        "source": source_for(planted, **source),
-        "version": {"fingerprint": "0" * 16, "seq": "1", "status": "affected", "advisories": ""},
-    }
-    result = run_asset("in", payload, str(tmp_path))
-    assert result.code == 0, result.stderr
-    report = json.loads((tmp_path / "report.json").read_text())
+    result, report = get(planted, tmp_path, emerging="high", disable_rules=["cni-netlink-eintr"])
     [signature] = report["emerging"]
     assert report["status"] == "affected" and report["advisories"] == [signature["id"]]
     assert signature["affects_status"] is True and signature["severity"] == "high"
