@@ -223,3 +223,25 @@ def test_explain_shows_where_each_workers_release_came_from(upgrade, tmp_path):
     assert history.returncode == 0, history.stderr
     assert "w-0: resolved" in history.stdout.splitlines()
     assert "all before the worker's current start" in history.stdout
+
+
+@pytest.mark.parametrize(
+    ("start_time", "resource_types"),
+    [
+        (None, None),
+        ("soon", "git"),
+        ("1700000000", [None, 7, {"type": None}, {"type": "git", "version": None}]),
+        (-5, [{"type": "git", "version": ["1.17.0"]}]),
+    ],
+)
+def test_odd_worker_fields_are_no_crash_and_no_release(tmp_path, start_time, resource_types):
+    """A proxy or an unreleased ATC may serve types we do not expect: no traceback, no claim."""
+    scenario = load_scenario("incident")
+    worker = scenario.workers["w-1"]
+    worker.start_time = start_time
+    worker.resource_types = resource_types
+    with Simulator(scenario) as sim:
+        _, report, _ = fetch(sim, tmp_path)
+    concourse = workers(report)["w-1"]["concourse"]
+    assert (concourse["value"], concourse["source"]) == ("7.12.0", "inferred")
+    assert outcomes(report, EINTR)["matched"] == ["w-1", "w-3"], "unknown start: evidence stays"
