@@ -160,3 +160,17 @@ def test_history_is_not_listed_as_current_errors() -> None:
     summary = render_markdown(report)
     assert "### History: errors before the restarts (1 build, newest first)" in summary
     assert "### Evidence (1 build, newest first)" in summary
+
+
+def test_history_of_a_symptom_rule_whose_conditions_still_hold_stays_possible() -> None:
+    eintr = next(a for a in RULES if a.id == "cni-netlink-eintr")
+    required = replace(eintr, evidence_required=True)
+    declared = SourceConfig(url="https://ci", facts={"runtime": "containerd"})
+    info = Info(version="7.12.0", worker_version="2.5")
+    facts = build_facts([_worker("w-1", "7.12.0")], info, declared, [], ReleaseTable.load())
+    history = [_evidence("w-1", RESTART - 60)]
+    (finding,) = evaluate([required], facts, [], web_facts(info), history)
+    assert (finding.outcome, finding.workers) == (Outcome.POSSIBLE, ("w-1",))
+    symptom = replace(required, conditions=())
+    (finding,) = evaluate([symptom], facts, [], web_facts(info), history)
+    assert finding.outcome is Outcome.RESOLVED

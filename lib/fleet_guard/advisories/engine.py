@@ -226,8 +226,9 @@ def judge(
     """The outcome of one advisory on one worker, given that worker's facts and evidence.
 
     History (evidence from before the worker's current start) only turns a verdict that would
-    be `clear` or `possible` without evidence into `resolved`: the process that produced it no
-    longer runs, and nothing current says the new one is affected.
+    be `clear` or `possible` without evidence, with a condition now false or unknown (or none at
+    all), into `resolved`: the process that produced it no longer runs, and nothing current
+    says the new one is affected.
     """
     own = _newest_first(e for e in evidence if e.advisory == advisory.id)
     results = tuple(check(c, facts, web) for c in advisory.conditions)
@@ -236,7 +237,10 @@ def judge(
     states = () if ruled_out else worker_states(advisory, facts, web)
     outcome = _outcome(advisory, [r.result for r in results], bool(own) or bool(states))
     past = _newest_first(e for e in history if e.advisory == advisory.id)
-    if past and not own and not states and outcome in (Outcome.CLEAR, Outcome.POSSIBLE):
+    # Conditions that all still hold keep the worker suspect, history or not.
+    still = bool(results) and all(r.result is True for r in results)
+    resolvable = outcome in (Outcome.CLEAR, Outcome.POSSIBLE) and not still
+    if past and not own and not states and resolvable:
         return Verdict(advisory, worker, Outcome.RESOLVED, results, past)
     return Verdict(advisory, worker, outcome, results, own, states)
 
