@@ -3,9 +3,16 @@
 - `model`: what a fact is (value, source, detail) and the names of the facts.
 - `releases`: the release table (release → bundled components, runtime defaults), as data.
 - `gather`: gathering each worker's facts from the operator, the API, evidence and the tables.
+- `bundles`: the release → bundled resource types table, and matching a worker's bundle.
+- `witnesses`: error text that proves a worker's runtime.
+- `restarts`: which evidence predates its worker's current start (history).
 
 The flow runs one way: this package reads the snapshot and evidence and knows nothing of rules;
-`advisories/` reads facts. The names below are the package's public face, so callers import
+the rule engine (`advisories/engine.py`) reads facts. From `advisories/` it imports only the
+leaf modules `model` (references, version ranges) and `versions` (reading versions), never the
+engine or the loader (tests/unit/test_facts_layering.py keeps it so).
+
+The names below are the package's public face, so callers import
 `from fleet_guard.facts import Fact, gather_facts`, whichever module holds them.
 """
 
