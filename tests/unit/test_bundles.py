@@ -132,10 +132,12 @@ def test_a_customised_bundle_falls_back_to_the_web_release_and_says_why(
     assert said in concourse.detail
 
 
-def test_an_empty_bundle_is_no_match_and_says_so() -> None:
-    facts = _facts(_linux({}), web="7.12.0")
+@pytest.mark.parametrize("types", [{}, None])
+def test_an_empty_bundle_is_no_match_and_says_so(types: dict[str, str] | None) -> None:
+    facts = _facts(_linux(types), web="7.12.0")
     assert facts["concourse"].source is FactSource.INFERRED
     assert "registered no bundled resource types" in facts["concourse"].detail
+    assert "runtime" not in facts, "a linux worker without types is no houdini worker"
 
 
 def test_a_windows_worker_runs_houdini_observed() -> None:

@@ -228,6 +228,8 @@ def _bundle_facts(
                 f"{worker.platform} workers run only {default.runtime}"
             )
             return {"runtime": Fact(default.runtime, FactSource.OBSERVED, detail)}, ""
+        if worker.platform == bundles.platform:
+            return {}, "the worker registered no bundled resource types (null)"
         return {}, ""
     if worker.platform != bundles.platform:
         return {}, ""
