@@ -35,6 +35,9 @@ _CONTAINER_CREATION = re.compile(
     r'|plugin type="'
 )
 
+# A failed resource script's error event carries its stderr (atc/resource ErrResourceScriptFailed).
+_RESOURCE_SCRIPT = re.compile(r"resource script '[^']*' failed")
+
 # Log events are arbitrary chunks; a phrase can be split across two of them. Keeping this much
 # of each step's previous output lets a log pattern match across the split.
 _LOG_TAIL = 2048
@@ -163,7 +166,11 @@ class EvidenceMatcher:
         placed_on: Mapping[str, str],
         found: dict[tuple[str, str | None], Evidence],
     ) -> None:
-        """Every error event, matched by an advisory or not, may prove its worker's runtime."""
+        """Every error event, matched by an advisory or not, may prove its worker's runtime;
+        except the stderr of a failed resource script, which speaks of whatever the resource
+        talks to (another cluster's containerd), not of the worker."""
+        if _RESOURCE_SCRIPT.search(text):
+            return
         witness = next((w for w in self._witnesses if w.fragment in text), None)
         worker = attribute(text, event, placed_on) if witness else None
         if witness is None or worker is None:

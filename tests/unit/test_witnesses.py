@@ -70,10 +70,16 @@ def test_without_a_name_the_steps_selected_worker_is_the_witness() -> None:
     assert [(e.worker, e.implies["runtime"]) for e in match(events)] == [("w-2", "containerd")]
 
 
-def test_logs_and_unattributed_errors_prove_nothing() -> None:
+def test_logs_unattributed_errors_and_resource_stderr_prove_nothing() -> None:
     logs = [ev("log", payload="runc run: exit status 1\n")]
     assert match(logs) == []
     assert match([ev("error", message="cni net setup: failed")]) == []
+    stderr = (
+        "resource script '/opt/resource/out []' failed: exit status 1\n\nstderr:\n"
+        "deploying to staging: new container: cni net setup: failed on worker k8s-1: x\n"
+    )
+    placed = ev("selected-worker", selected_worker="w-5")
+    assert match([placed, ev("error", message=stderr)]) == []
 
 
 def test_an_advisory_match_and_its_witness_both_come_back() -> None:
