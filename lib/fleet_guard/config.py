@@ -54,6 +54,7 @@ class SourceConfig:
     window_seconds: int = 24 * 3600
     max_builds: int = 1000
     max_log_bytes: int = 128 * 1024 * 1024
+    concurrency: int = 4  # event streams read at once, and the most connections
     scan_statuses: tuple[str, ...] = ("errored",)
     severity: Severity = Severity.HIGH
     emit: str = "affected"
@@ -129,6 +130,7 @@ def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
         window_seconds=parse_window(window),
         max_builds=int(raw.get("max_builds", 1000)),
         max_log_bytes=int(raw.get("max_log_bytes", 128 * 1024 * 1024)),
+        concurrency=int(raw.get("concurrency", 4)),
         scan_statuses=tuple(raw.get("scan_statuses") or ("errored",)),
         severity=Severity.parse(str(raw.get("severity", "high"))),
         emit=str(raw.get("emit", "affected")),

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -43,6 +44,7 @@ class EvidenceCache:
     def __init__(self, path: Path | None, log: Log) -> None:
         self._path = path
         self._log = log
+        self._lock = threading.Lock()
         self._builds: dict[str, list[dict[str, Any]]] = self._read() if path else {}
         self.hits = 0
         # For signatures/: what each build told the search, and first/last seen per template.
@@ -79,12 +81,15 @@ class EvidenceCache:
             found = [_evidence(item) for item in stored]
         except (TypeError, KeyError):
             return None
-        self.hits += 1
+        with self._lock:  # builds are read in parallel
+            self.hits += 1
         return found
 
     def store(self, build: Build, evidence: Iterable[Evidence]) -> None:
         if _finished(build):
-            self._builds[str(build.id)] = [asdict(e) for e in evidence]
+            stored = [asdict(e) for e in evidence]
+            with self._lock:
+                self._builds[str(build.id)] = stored
 
     def lookup_record(self, build: Build) -> Any:
         """The signature search's record of a finished build (its JSON), or None."""
@@ -92,7 +97,8 @@ class EvidenceCache:
 
     def store_record(self, build: Build, record: Any) -> None:
         if _finished(build):
-            self._records[str(build.id)] = record
+            with self._lock:
+                self._records[str(build.id)] = record
 
     def known_listing(
         self, teams: Sequence[str], window_seconds: int, max_builds: int, *, now: float

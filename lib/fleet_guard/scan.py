@@ -8,8 +8,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from fleet_guard.advisories.engine import evaluate
 from fleet_guard.advisories.loader import load_advisories
@@ -83,21 +85,32 @@ def scan_fleet(
         if config.emerging.enabled
         else None
     )
-    reads = [
-        read_build(
-            build, client, matcher, cache, log, max_bytes=config.max_log_bytes, collector=collector
-        )
-        for build in to_read
-    ]
-    sampled = (
-        [
-            _sample_work(build, client, collector, cache, log, config.max_log_bytes)
-            for build in sample_builds(
-                listing.builds, {b.id for b in to_read}, config.emerging.sample
-            )
-        ]
+    samples = (
+        sample_builds(listing.builds, {b.id for b in to_read}, config.emerging.sample)
         if collector
         else []
+    )
+    # Streams of different builds are read concurrently; results keep the listing's order.
+    reads, sampled = _in_parallel(
+        [
+            partial(
+                read_build,
+                build,
+                client,
+                matcher,
+                cache,
+                log,
+                max_bytes=config.max_log_bytes,
+                collector=collector,
+            )
+            for build in to_read
+        ],
+        [
+            partial(_sample_work, build, client, collector, cache, log, config.max_log_bytes)
+            for build in samples
+            if collector
+        ],
+        workers=config.concurrency,
     )
     evidence = [item for read in reads for item in read.evidence]
     coverage = Coverage(
@@ -203,6 +216,26 @@ def _cached_record(build: Build, cache: EvidenceCache | None) -> BuildRecord | N
         return BuildRecord.from_json(stored)
     except (TypeError, ValueError, KeyError):
         return None  # damaged: read the build again
+
+
+def _in_parallel(
+    reads: Sequence[Callable[[], BuildRead]],
+    samples: Sequence[Callable[[], BuildRecord]],
+    *,
+    workers: int,
+) -> tuple[list[BuildRead], list[BuildRecord]]:
+    """Every task's result in the order given, whatever order they finish in, with at most
+    `workers` running at once (each holds one pooled connection while it streams)."""
+    if workers <= 1 or len(reads) + len(samples) <= 1:
+        return [read() for read in reads], [sample() for sample in samples]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-guard-stream")
+    try:
+        read_futures = [pool.submit(read) for read in reads]
+        sample_futures = [pool.submit(sample) for sample in samples]
+        return [f.result() for f in read_futures], [f.result() for f in sample_futures]
+    finally:
+        # On an error (a bug: reads never raise for one build), do not start the rest.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sample_work(

@@ -8,6 +8,7 @@ refreshed, so an expired one is replaced by logging in again.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any
 
 import requests
@@ -60,6 +61,7 @@ class Credentials:
         self._given = _clean_token(config.token or "") or None
         self._token = self._given
         self._from_login = False
+        self._lock = threading.Lock()
         for secret in (*config.secrets, self._given or ""):
             log.redact.add(secret)
 
@@ -73,16 +75,20 @@ class Credentials:
         return self._has_password
 
     def auth(self) -> AuthBase:
+        """Streams read in parallel share one login: the first to need it logs in, under a
+        lock, and the others wait for its token."""
         if self.anonymous:
             return NoAuth()
-        if self._token is None:
-            self._token = self._login()
-            self._from_login = True
-        return BearerAuth(self._token)
+        with self._lock:
+            if self._token is None:
+                self._token = self._login()
+                self._from_login = True
+            return BearerAuth(self._token)
 
     def renew(self) -> None:
         """Forgets the refused token; the next `auth()` logs in afresh."""
-        self._token = None
+        with self._lock:
+            self._token = None
 
     def rejected(self, endpoint: str) -> AuthError:
         """The paragraph for a 401 that logging in again did not (or could not) cure."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from fleet_guard import __version__
@@ -33,8 +35,10 @@ Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 class HttpSession:
     """Sends requests to `source.url` and counts every one of them, retries included.
 
-    Nothing happens on construction: the TLS context is built, and the insecure warning
-    printed, on the first request, so creating a client is free.
+    Nothing happens on construction: the TLS context is built (for an https:// URL only), and
+    the insecure warning printed, on the first request, so creating a client is free. Safe to
+    share between threads: connections come from one pool of at most `source.concurrency`,
+    and a thread that wants one more waits for one to be free.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class HttpSession:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._session: requests.Session | None = None
+        self._lock = threading.Lock()
 
     @property
     def shown_url(self) -> str:
@@ -84,7 +89,8 @@ class HttpSession:
         shown = _with_query(path, params)
         attempts = self._retry.attempts
         for attempt in range(1, attempts + 1):
-            self.calls += 1
+            with self._lock:
+                self.calls += 1
             started = time.monotonic()
             try:
                 with warnings.catch_warnings():
@@ -130,21 +136,35 @@ class HttpSession:
             self._session = None
 
     def _ready(self) -> requests.Session:
-        if self._session is None:
-            insecure = self._config.insecure
-            context = trust_context(self._config.ca_certs, insecure=insecure)
-            if insecure:
-                self._log.warn(
-                    f"source.insecure is true: the TLS certificate of {self.shown_url} is not "
-                    "verified, so anyone on the path can read the credentials; prefer "
-                    "source.ca_certs"
-                )
-            session = requests.Session()
-            session.mount("https://", TrustingAdapter(context, verify=not insecure))
-            session.verify = not insecure
-            session.headers["User-Agent"] = f"fleet-guard/{__version__}"
-            self._session = session
-        return self._session
+        with self._lock:
+            if self._session is None:
+                self._session = self._new_session()
+            return self._session
+
+    def _new_session(self) -> requests.Session:
+        insecure = self._config.insecure
+        # One pool for source.url; when all its connections are busy a request waits.
+        pool: dict[str, Any] = {
+            "pool_connections": 1,
+            "pool_maxsize": self._config.concurrency,
+            "pool_block": True,
+        }
+        session = requests.Session()
+        session.verify = not insecure
+        session.headers["User-Agent"] = f"fleet-guard/{__version__}"
+        if urlsplit(self.base_url).scheme != "https":
+            # Plain HTTP (a sidecar, a test): no certificates to load, nothing to verify.
+            session.mount("http://", HTTPAdapter(**pool))
+            return session
+        context = trust_context(self._config.ca_certs, insecure=insecure)
+        if insecure:
+            self._log.warn(
+                f"source.insecure is true: the TLS certificate of {self.shown_url} is not "
+                "verified, so anyone on the path can read the credentials; prefer "
+                "source.ca_certs"
+            )
+        session.mount("https://", TrustingAdapter(context, verify=not insecure, **pool))
+        return session
 
     def _transport_error(
         self, exc: requests.RequestException, method: str, path: str, replayable: bool

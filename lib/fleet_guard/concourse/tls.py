@@ -81,10 +81,10 @@ class TrustingAdapter(HTTPAdapter):
     Proxy settings from the environment are untouched: they select the pool, not the trust.
     """
 
-    def __init__(self, context: ssl.SSLContext, *, verify: bool = True) -> None:
+    def __init__(self, context: ssl.SSLContext, *, verify: bool = True, **pool: Any) -> None:
         self._context = context
         self._verify = verify
-        super().__init__()
+        super().__init__(**pool)
 
     def build_connection_pool_key_attributes(
         self, request: PreparedRequest, verify: Any, cert: Any = None

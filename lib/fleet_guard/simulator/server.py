@@ -7,6 +7,7 @@ for a client that is (deliberately or not) still reading an event stream.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import sys
@@ -56,7 +57,10 @@ class SimServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.lock:
             self._connections.add(request)
-            self.peak_connections = max(self.peak_connections, len(self._connections))
+            # A connection the client has already closed, whose thread has not noticed yet,
+            # is not the client's any more: it does not count towards the peak.
+            held = sum(1 for conn in self._connections if not _closed_by_peer(conn))
+            self.peak_connections = max(self.peak_connections, held)
         super().process_request(request, client_address)
 
     @property
@@ -119,6 +123,18 @@ class SimServer(ThreadingHTTPServer):
         if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, TimeoutError)):
             return
         super().handle_error(request, client_address)
+
+
+def _closed_by_peer(conn: Any) -> bool:
+    """True when the client has hung up (EOF waiting on the socket). TLS sockets cannot be
+    peeked at, so they count as open."""
+    if isinstance(conn, ssl.SSLSocket):
+        return False
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
 
 
 class Simulator:
