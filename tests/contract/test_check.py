@@ -259,12 +259,14 @@ def test_builds_whose_events_are_forbidden_are_skipped_and_read_again_next_time(
     with Simulator(load_scenario("incident")) as sim:
         # A public pipeline's private job: the build is listed, its events are 403.
         sim.add_fault({"path": "/api/v1/builds/*/events", "status": 403, "times": 12})
-        first = run_asset("check", {"source": source_for(sim)}, cache_dir=tmp_path)
+        # One stream at a time, so the 12 refusals fall on the 12 errored builds, read first.
+        source = source_for(sim, concurrency=1)
+        first = run_asset("check", {"source": source}, cache_dir=tmp_path)
         assert first.code == 0, first.stderr
         assert first.json == [], "emit: affected stays quiet on an incomplete scan"
         assert "12 build(s) not read whole" in first.stderr
         assert "fleet-guard: incomplete" in first.stderr
-        second = run_asset("check", {"source": source_for(sim)}, cache_dir=tmp_path)
+        second = run_asset("check", {"source": source}, cache_dir=tmp_path)
     assert second.code == 0, second.stderr
     assert "from cache" not in second.stderr
     assert second.json[0]["status"] == "affected"
