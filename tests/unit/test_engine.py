@@ -175,8 +175,8 @@ def test_unattributed_evidence_is_evidence_only_without_workers() -> None:
 
 
 def test_unattributed_evidence_joins_the_evidence_only_finding() -> None:
-    # 9.9.9 is in no release table: w2's CNI plugins are unknown, as the unattributed worker's.
-    findings = _scan("9.9.9", [_evidence(None, build_id=1), _evidence("w2", build_id=2)])
+    # The release is unknown: w2's CNI plugins are unknown, as the unattributed worker's.
+    findings = _scan("", [_evidence(None, build_id=1), _evidence("w2", build_id=2)])
     (finding,) = [
         f
         for f in findings

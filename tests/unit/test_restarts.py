@@ -174,3 +174,12 @@ def test_history_of_a_symptom_rule_whose_conditions_still_hold_stays_possible() 
     symptom = replace(required, conditions=())
     (finding,) = evaluate([symptom], facts, [], web_facts(info), history)
     assert finding.outcome is Outcome.RESOLVED
+
+
+def test_a_worker_on_the_fixed_release_is_never_told_to_upgrade_to_it() -> None:
+    # 7.14.1..7.14.3 disagree on CNI plugins (1.7.1, 1.8.0): unknown, yet all ship the fix.
+    report = _report([_worker("w-1", "7.14.2")], [_evidence("w-1", RESTART + 60)], web="7.14.2")
+    (finding,) = [f for f in report.findings if f.advisory.id == "cni-netlink-eintr"]
+    assert (finding.outcome, finding.facts_say_fixed) == (Outcome.EVIDENCE_ONLY, True)
+    assert "Upgrade" not in finding.remediation.fix
+    assert "cni_plugins" not in report.facts["w-1"]

@@ -91,7 +91,8 @@ class Finding:
         if self.facts_say_fixed:
             return (
                 "These errors came after the worker's current start, yet its facts say it is "
-                "not affected: a fact is probably wrong for this worker."
+                "not affected (or its release already ships the fix): a fact is probably wrong "
+                "for this worker."
             )
         return ""
 
@@ -122,11 +123,14 @@ class Verdict:
     evidence: tuple[Evidence, ...]
     # The advisory's worker states this worker is in; they count like evidence.
     states: tuple[str, ...] = ()
+    # The worker's release already ships the advisory's fix (`remediation.fixed_in`).
+    runs_fix: bool = False
 
     @property
     def facts_say_fixed(self) -> bool:
-        return self.outcome is Outcome.EVIDENCE_ONLY and any(
-            r.result is False for r in self.conditions
+        """Evidence on a worker that a condition rules out, or whose release has the fix."""
+        return self.outcome is Outcome.EVIDENCE_ONLY and (
+            self.runs_fix or any(r.result is False for r in self.conditions)
         )
 
 
@@ -242,7 +246,19 @@ def judge(
     resolvable = outcome in (Outcome.CLEAR, Outcome.POSSIBLE) and not still
     if past and not own and not states and resolvable:
         return Verdict(advisory, worker, Outcome.RESOLVED, results, past)
-    return Verdict(advisory, worker, outcome, results, own, states)
+    return Verdict(advisory, worker, outcome, results, own, states, _runs_fix(advisory, facts))
+
+
+def _runs_fix(advisory: Advisory, facts: WorkerFacts) -> bool:
+    """Whether every release the worker may run is the advisory's `fixed_in` or later."""
+    fixed_in = advisory.remediation.fixed_in
+    release = facts.get("concourse")
+    if not fixed_in or release is None:
+        return False
+    try:
+        return all(compare(r, fixed_in, "release") >= 0 for r in release.candidates)
+    except VersionError:
+        return False
 
 
 def explain(

@@ -99,6 +99,7 @@ def compile_rule(raw: Mapping[str, Any], *, where: str, builtin: bool) -> Adviso
             fix=remediation["fix"],
             workaround=remediation.get("workaround", ""),
             when_fixed=remediation.get("when_fixed", ""),
+            fixed_in=remediation.get("fixed_in", ""),
         ),
         references=tuple(
             Reference(type=r["type"], url=r["url"]) for r in raw.get("references") or ()

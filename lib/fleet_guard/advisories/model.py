@@ -104,6 +104,9 @@ class Remediation:
     # What to check when the evidence keeps coming on a worker whose facts say it is fixed:
     # said instead of `fix`, which that worker already has.
     when_fixed: str = ""
+    # The Concourse release that ships the fix: a worker already on it (or later) is told
+    # `when_fixed` instead of `fix`, even where its other facts are unknown.
+    fixed_in: str = ""
 
 
 @dataclass(frozen=True)
