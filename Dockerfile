@@ -1,8 +1,8 @@
 # Fleet Guard resource image: /opt/resource/{check,in,out} on a slim Python base.
 #
-#   make image             builds it with buildah (docs/image.md); with Docker, by hand:
-#   docker build --build-arg VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' \
-#       lib/fleet_guard/__init__.py)" -t fleet-guard .
+#   docker build -t fleet-guard .      or      buildah bud -t fleet-guard .
+#                          no build arguments needed: the defaults below are the release's
+#   make image             the same with buildah, with a local base image (docs/image.md)
 #   ... --target tests .   runs the test suite inside the image's environment
 #
 # Stages: build (pinned wheels, /opt/venv, scripts) -> runtime (base + venv + scripts)
@@ -47,8 +47,10 @@ RUN set -eu; \
 
 COPY . /src
 
-# Must equal fleet_guard.__version__ (checked below); it becomes the image's version label.
-ARG VERSION=
+# The image's version label. The default is kept equal to fleet_guard.__version__ by
+# tests/unit/test_dockerfile.py, and the build checks it below, so a plain build is labelled
+# right and a stale default or a wrong --build-arg fails here instead of mislabelling.
+ARG VERSION=0.1.0
 # The package's wheel (offline, with the pinned setuptools); then the runtime venv, made without
 # pip and filled by the build venv's pip from the pinned wheels only; then the scripts. Their
 # '#!/usr/bin/env python3' is rewritten to the venv's interpreter, so they run with the right
@@ -68,11 +70,8 @@ RUN set -eu; \
     pip_venv install --quiet --no-index --no-deps /wheels/package/*.whl; \
     pip_venv check; \
     installed="$(/opt/venv/bin/python -c 'import fleet_guard; print(fleet_guard.__version__)')"; \
-    if [ -z "$VERSION" ]; then \
-        echo "pass --build-arg VERSION=$installed: the version label comes from fleet_guard.__version__" >&2; \
-        exit 1; \
-    elif [ "$VERSION" != "$installed" ]; then \
-        echo "--build-arg VERSION=$VERSION does not match fleet_guard.__version__ ($installed)" >&2; \
+    if [ "$VERSION" != "$installed" ]; then \
+        echo "VERSION=$VERSION does not match fleet_guard.__version__ ($installed): fix the Dockerfile's default (make test says so) or the --build-arg" >&2; \
         exit 1; \
     fi; \
     mkdir -p /opt/resource; \
@@ -106,8 +105,10 @@ RUN set -eu; \
 # ---------------------------------------------------------------------------------------------
 FROM runtime AS final
 ARG BASE_IMAGE
-ARG VERSION=
-ARG SOURCE_URL=
+# The same defaults as above (tests/unit/test_dockerfile.py): the release, and pyproject's
+# [project.urls] Source.
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://github.com/fleet-guard/concourse-fleet-guard
 # `make image` passes the description from pyproject.toml and the source from its URLs or git.
 ARG DESCRIPTION="Fleet Guard, a Concourse resource type"
 LABEL org.opencontainers.image.title="fleet-guard" \

@@ -179,3 +179,24 @@ def test_notify_posts_the_files_the_get_writes_for_chat_and_metrics():
     [task] = [s for s in job_steps(job) if "task" in s]
     script = str(task["config"]["run"])
     assert f"{fetched}/{METRICS_FILE}" in script and f"{fetched}/{HEADLINE_FILE}" in script
+
+
+def test_publish_image_builds_with_no_build_args_and_pushes_what_the_type_uses():
+    pipeline = load(ROOT / "example-pipelines" / "publish-image.yml")
+    jobs = {j["name"]: j for j in pipeline["jobs"]}
+    build_steps = job_steps(jobs["build-and-push"])
+    [build] = [s for s in build_steps if s.get("task") == "build"]
+    assert build["privileged"] is True
+    assert build["config"]["image_resource"]["source"]["repository"] == "concourse/oci-build-task"
+    params = build["config"].get("params", {})
+    assert not [k for k in params if k.startswith("BUILD_ARG_")], "the Dockerfile needs none"
+    [push] = [s for s in build_steps if "put" in s]
+    assert push["params"]["image"] == "image/image.tar"
+    resources = {r["name"]: r for r in pipeline["resources"]}
+    pushed = resources[push["put"]]
+    assert pushed["type"] == "registry-image"
+    [fleet_type] = [t for t in pipeline["resource_types"] if t["name"] in fleet_types(pipeline)]
+    assert fleet_type["source"]["repository"] == pushed["source"]["repository"]
+    smoke = job_steps(jobs["smoke"])
+    assert smoke[0]["passed"] == ["build-and-push"] and smoke[0].get("trigger") is True
+    assert [s["get"] for s in smoke if resource_of(s) in fleet_resources(pipeline)] == ["fleet"]
