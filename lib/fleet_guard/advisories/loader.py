@@ -52,7 +52,8 @@ def _builtin_rules() -> tuple[Advisory, ...]:
         where = f"rules/{entry.name}"
         raw = json.loads(entry.read_text("utf-8"))
         try:
-            rule = compile_rule(raw, where=where, builtin=True)
+            # The tests hold every packaged rule to schemas/rule.json; each check need not.
+            rule = compile_rule(raw, where=where, builtin=True, check_schema=False)
         except ConfigError as error:
             raise BuiltinRulesError(error.message) from error
         if f"{rule.id}.json" != entry.name:
@@ -63,17 +64,19 @@ def _builtin_rules() -> tuple[Advisory, ...]:
     return tuple(sorted(rules, key=lambda r: r.id))
 
 
-def rule_problems(raw: Any, *, where: str, builtin: bool) -> list[str]:
+def rule_problems(raw: Any, *, where: str, builtin: bool, check_schema: bool = True) -> list[str]:
     """Every problem with one rule, each as `path: message`; empty when the rule is valid."""
-    problems = schema.problems(raw, "rule", where=where)
+    problems = schema.problems(raw, "rule", where=where) if check_schema else []
     if isinstance(raw, Mapping):
         problems += [p for p in _semantic_problems(raw, where, builtin) if p not in problems]
     return problems
 
 
-def compile_rule(raw: Mapping[str, Any], *, where: str, builtin: bool) -> Advisory:
+def compile_rule(
+    raw: Mapping[str, Any], *, where: str, builtin: bool, check_schema: bool = True
+) -> Advisory:
     """Validate and compile one rule; `ConfigError` lists every problem with its path."""
-    problems = rule_problems(raw, where=where, builtin=builtin)
+    problems = rule_problems(raw, where=where, builtin=builtin, check_schema=check_schema)
     if problems:
         raise ConfigError(where, problems)
     evidence = raw.get("evidence") or {}

@@ -82,12 +82,12 @@ class BundleTable:
 
     @classmethod
     def load(cls) -> BundleTable:
-        """The packaged table, validated against schemas/bundles.json (read once)."""
+        """The packaged table, read once (the tests validate it against schemas/bundles.json)."""
         return _packaged()
 
     @classmethod
-    def from_data(cls, data: Any) -> BundleTable:
-        problems = schema.problems(data, "bundles", where="bundles.json")
+    def from_data(cls, data: Any, *, validate: bool = True) -> BundleTable:
+        problems = schema.problems(data, "bundles", where="bundles.json") if validate else []
         if problems:
             raise BundleTableError("; ".join(problems))
         rows: list[BundleRow] = []
@@ -158,4 +158,4 @@ def describe_mismatch(match: BundleMatch, count: int) -> str:
 @cache
 def _packaged() -> BundleTable:
     path = resources.files("fleet_guard.facts").joinpath("data", "bundles.json")
-    return BundleTable.from_data(json.loads(path.read_text("utf-8")))
+    return BundleTable.from_data(json.loads(path.read_text("utf-8")), validate=False)

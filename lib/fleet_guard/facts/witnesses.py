@@ -30,12 +30,12 @@ class WitnessTable:
 
     @classmethod
     def load(cls) -> WitnessTable:
-        """The packaged table, validated against schemas/witnesses.json (read once)."""
+        """The packaged table, read once (the tests validate it against schemas/witnesses.json)."""
         return _packaged()
 
     @classmethod
-    def from_data(cls, data: Any) -> WitnessTable:
-        problems = schema.problems(data, "witnesses", where="witnesses.json")
+    def from_data(cls, data: Any, *, validate: bool = True) -> WitnessTable:
+        problems = schema.problems(data, "witnesses", where="witnesses.json") if validate else []
         if problems:
             raise WitnessTableError("; ".join(problems))
         fragments = [w["fragment"] for w in data["witnesses"]]
@@ -53,4 +53,4 @@ class WitnessTable:
 @cache
 def _packaged() -> WitnessTable:
     path = resources.files("fleet_guard.facts").joinpath("data", "witnesses.json")
-    return WitnessTable.from_data(json.loads(path.read_text("utf-8")))
+    return WitnessTable.from_data(json.loads(path.read_text("utf-8")), validate=False)
