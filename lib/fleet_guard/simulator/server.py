@@ -6,11 +6,14 @@ for a client that is (deliberately or not) still reading an event stream.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import select
 import socket
 import ssl
 import sys
+import termios
 import threading
 from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
@@ -126,13 +129,18 @@ class SimServer(ThreadingHTTPServer):
 
 
 def _closed_by_peer(conn: Any) -> bool:
-    """True when the client has hung up (EOF waiting on the socket). TLS sockets cannot be
-    peeked at, so they count as open."""
+    """True when the client has hung up: readable, with nothing to read (EOF). Never blocks:
+    a peek could wait out the socket's timeout if its handler read first, stalling the whole
+    server. TLS sockets cannot be looked into, so they count as open."""
     if isinstance(conn, ssl.SSLSocket):
         return False
     try:
         readable, _, _ = select.select([conn], [], [], 0)
-        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+        if not readable:
+            return False
+        waiting = array.array("i", [0])
+        fcntl.ioctl(conn.fileno(), termios.FIONREAD, waiting)
+        return waiting[0] == 0
     except (OSError, ValueError):
         return True
 
