@@ -8,10 +8,11 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any, TypeVar
 
 from fleet_guard.advisories.engine import evaluate
 from fleet_guard.advisories.loader import load_advisories
@@ -31,6 +32,8 @@ from fleet_guard.log import Log
 from fleet_guard.report import Coverage, Report, Scanned, UnreadBuild
 from fleet_guard.signatures.collect import BuildRecord, ErrorCollector, sample_builds
 from fleet_guard.signatures.detect import Detection, Settings, find_signatures
+
+_T = TypeVar("_T")
 
 # How a build was read besides the stream outcomes and the UNREAD_REASONS of report.py.
 CACHED = "cached"
@@ -70,13 +73,6 @@ def scan_fleet(
     # The last check's listing is only built on when it was made for the same settings.
     settings = (config.teams, config.window_seconds, config.max_builds)
     known = cache.known_listing(*settings, now=now) if cache else None
-    listing = client.list_builds(
-        since=int(now) - config.window_seconds,
-        max_builds=config.max_builds,
-        teams=config.teams,
-        known=known,
-    )
-    to_read = builds_to_read(listing.builds, config.scan_statuses)
     matcher = EvidenceMatcher(
         rules, base_url=config.url, redact=log.redact, witnesses=WitnessTable.load().witnesses
     )
@@ -85,33 +81,45 @@ def scan_fleet(
         if config.emerging.enabled
         else None
     )
-    samples = (
-        sample_builds(listing.builds, {b.id for b in to_read}, config.emerging.sample)
-        if collector
-        else []
-    )
-    # Streams of different builds are read concurrently; results keep the listing's order.
-    reads, sampled = _in_parallel(
-        [
-            partial(
-                read_build,
-                build,
-                client,
-                matcher,
-                cache,
-                log,
-                max_bytes=config.max_log_bytes,
-                collector=collector,
-            )
-            for build in to_read
-        ],
-        [
-            partial(_sample_work, build, client, collector, cache, log, config.max_log_bytes)
-            for build in samples
+
+    def read(build: Build) -> Callable[[], BuildRead]:
+        return partial(
+            read_build,
+            build,
+            client,
+            matcher,
+            cache,
+            log,
+            max_bytes=config.max_log_bytes,
+            collector=collector,
+        )
+
+    with _Streams(config.concurrency) as streams:
+        # A build's stream is started as soon as a page lists it, while the walk goes on.
+        listing = client.list_builds(
+            since=int(now) - config.window_seconds,
+            max_builds=config.max_builds,
+            teams=config.teams,
+            known=known,
+            on_kept=lambda b: streams.start(b.id, read(b)) if _worth_reading(b, config) else None,
+        )
+        to_read = builds_to_read(listing.builds, config.scan_statuses)
+        samples = (
+            sample_builds(listing.builds, {b.id for b in to_read}, config.emerging.sample)
             if collector
-        ],
-        workers=config.concurrency,
-    )
+            else []
+        )
+        for build in samples:
+            if collector:
+                streams.start(
+                    -build.id,  # never a read's key: build IDs are positive
+                    partial(
+                        _sample_work, build, client, collector, cache, log, config.max_log_bytes
+                    ),
+                )
+        # Whatever order the streams finish in, results are taken in the listing's order.
+        reads = [streams.result(build.id, read(build)) for build in to_read]
+        sampled = [streams.result(-build.id, lambda: BuildRecord()) for build in samples]
     evidence = [item for read in reads for item in read.evidence]
     coverage = Coverage(
         unread=tuple(_unread(read) for read in reads if not read.whole),
@@ -218,24 +226,43 @@ def _cached_record(build: Build, cache: EvidenceCache | None) -> BuildRecord | N
         return None  # damaged: read the build again
 
 
-def _in_parallel(
-    reads: Sequence[Callable[[], BuildRead]],
-    samples: Sequence[Callable[[], BuildRecord]],
-    *,
-    workers: int,
-) -> tuple[list[BuildRead], list[BuildRecord]]:
-    """Every task's result in the order given, whatever order they finish in, with at most
-    `workers` running at once (each holds one pooled connection while it streams)."""
-    if workers <= 1 or len(reads) + len(samples) <= 1:
-        return [read() for read in reads], [sample() for sample in samples]
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-guard-stream")
-    try:
-        read_futures = [pool.submit(read) for read in reads]
-        sample_futures = [pool.submit(sample) for sample in samples]
-        return [f.result() for f in read_futures], [f.result() for f in sample_futures]
-    finally:
-        # On an error (a bug: reads never raise for one build), do not start the rest.
-        pool.shutdown(wait=True, cancel_futures=True)
+def _worth_reading(build: Build, config: SourceConfig) -> bool:
+    return bool(builds_to_read([build], config.scan_statuses))
+
+
+class _Streams:
+    """Event streams read at most `workers` at once, each started when its build is listed.
+
+    With one worker nothing runs early: each task runs when its result is asked for, in the
+    listing's order, exactly as a plain loop would. Each running task holds one pooled
+    connection, so `workers` is also the most connections a scan opens.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self._pool = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-guard-stream")
+            if workers > 1
+            else None
+        )
+        self._started: dict[int, Future[Any] | Callable[[], Any]] = {}
+
+    def start(self, key: int, task: Callable[[], Any]) -> None:
+        if key not in self._started:
+            self._started[key] = self._pool.submit(task) if self._pool else task
+
+    def result(self, key: int, task: Callable[[], _T]) -> _T:
+        """The started task's result, or `task`'s when none was started under `key`."""
+        started = self._started.pop(key, task)
+        value: _T = started.result() if isinstance(started, Future) else started()
+        return value
+
+    def __enter__(self) -> _Streams:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Builds started but not in the final listing, or an error: do not start the rest.
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _sample_work(

@@ -71,3 +71,18 @@ def test_concurrency_is_a_bounded_source_key():
     for bad in (0, 17, "4"):
         with pytest.raises(Exception, match="concurrency"):
             load_source({"url": "http://ci", "concurrency": bad})
+
+
+def test_streams_start_while_the_listing_is_still_paging(sim, monkeypatch):
+    from fleet_guard.concourse import paging
+
+    monkeypatch.setattr(paging, "PAGE_SIZE", 40)  # the incident's ~200 builds: several pages
+    sim.clear_requests()
+    report = scan(sim, time.time(), concurrency=4)
+    paths = [r.path for r in sim.requests]
+    pages = [i for i, p in enumerate(paths) if p == "/api/v1/builds"]
+    streams = [i for i, p in enumerate(paths) if p.endswith("/events")]
+    assert len(pages) > 3 and report.scanned.builds_read >= 12
+    assert streams[0] < pages[-1], "the first errored build's stream waited for the last page"
+    one = scan(sim, time.time(), concurrency=1)
+    assert comparable(one)["fingerprint"] == comparable(report)["fingerprint"]

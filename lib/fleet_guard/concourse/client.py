@@ -87,12 +87,14 @@ class ConcourseClient:
         max_builds: int,
         teams: Sequence[str] = (),
         known: Mapping[str, Series] | None = None,
+        on_kept: Callable[[Build], None] | None = None,
     ) -> BuildListing:
         """Builds that ran at or after the Unix time `since`, newest first, checks left out.
 
         See `paging.list_builds` for where the walk stops and what it can miss. With `teams`,
         each team's endpoint is paged in turn and `max_builds` spans them all. With `known`
         (the last check's `listing.series`), each endpoint costs one request for what is new.
+        `on_kept` hears of each listed build as soon as its page is in.
         """
 
         team_of = {builds_path(team): team for team in teams}
@@ -110,7 +112,9 @@ class ConcourseClient:
             builds = self._parse(f"GET {path}", lambda: [Build.from_json(b) for b in body])
             return builds, response.links.get("next", {}).get("url")
 
-        return list_builds(fetch, since=since, max_builds=max_builds, teams=teams, known=known)
+        return list_builds(
+            fetch, since=since, max_builds=max_builds, teams=teams, known=known, on_kept=on_kept
+        )
 
     def build_events(
         self,

@@ -93,7 +93,7 @@ def _resource_types(raw: Any) -> dict[str, str] | None:
 FINISHED_STATUSES = frozenset({"succeeded", "failed", "errored", "aborted"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a listing can hold 100,000 of them
 class Build:
     """One entry of a build list. `name` is always a string ("311", "311.1", "check")."""
 

@@ -57,11 +57,13 @@ def list_builds(
     max_builds: int,
     teams: Sequence[str] = (),
     known: Mapping[str, Series] | None = None,
+    on_kept: Callable[[Build], None] | None = None,
 ) -> BuildListing:
     """Job and one-off builds that ran in the window, check builds left out.
 
     With `known` (each endpoint's listing as the last check left it), an endpoint costs
-    one request: see `_incremental`. An endpoint not in `known` is walked cold.
+    one request: see `_incremental`. An endpoint not in `known` is walked cold. `on_kept`
+    hears of each build as soon as its page is in, so its events can be read meanwhile.
 
     Builds come ordered `COALESCE(rerun_of, id) DESC, id DESC`: by creation, with each rerun
     listed next to the build it reran. So the walk stops at the first build that is not a rerun
@@ -82,7 +84,9 @@ def list_builds(
     every: Sequence[str | None] = teams or [None]
     for team in every:
         path = builds_path(team)
-        walk = _TeamWalk(fetch, path, since=since, limit=max_builds - len(collected))
+        walk = _TeamWalk(
+            fetch, path, since=since, limit=max_builds - len(collected), on_kept=on_kept
+        )
         try:
             previous = known.get(path) if known is not None else None
             update = walk.incremental(previous) if previous is not None else None
@@ -123,8 +127,17 @@ def builds_path(team: str | None) -> str:
 class _TeamWalk:
     """One endpoint's pages; `limit` is what is left of max_builds across all endpoints."""
 
-    def __init__(self, fetch: PageFetcher, path: str, *, since: int, limit: int) -> None:
+    def __init__(
+        self,
+        fetch: PageFetcher,
+        path: str,
+        *,
+        since: int,
+        limit: int,
+        on_kept: Callable[[Build], None] | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._on_kept = on_kept or (lambda _: None)
         self._path = path
         self._since = since
         self._limit = limit
@@ -152,9 +165,11 @@ class _TeamWalk:
                 if self._ends_window(build):
                     if self._still_in_window(build):
                         kept.append(build)
+                        self._on_kept(build)
                     return kept
                 if not self._before_window(build):
                     kept.append(build)
+                    self._on_kept(build)
                 if len(kept) >= self._limit:
                     self.capped = index < len(page) - 1 or next_url is not None
                     return kept
@@ -192,6 +207,8 @@ class _TeamWalk:
         if len(kept) > self._limit:
             self.capped = True
             kept = kept[: max(0, self._limit)]
+        for build in kept:
+            self._on_kept(build)
         return kept, len(fresh)
 
     def _ends_window(self, build: Build) -> bool:
