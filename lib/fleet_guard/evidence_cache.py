@@ -120,7 +120,7 @@ class EvidenceCache:
         if not isinstance(at, int | float) or not now - window_seconds < at <= now + 60:
             return None
         try:
-            return {
+            known = {
                 str(path): Series(
                     _count(entry["newest"]), tuple(_build(r) for r in entry["builds"])
                 )
@@ -129,6 +129,8 @@ class EvidenceCache:
         except (TypeError, KeyError, ValueError, AttributeError) as error:
             self._log.debug(f"evidence cache: listing unreadable ({error}); listing afresh")
             return None
+        self._listing = None  # its builds live on in `known`, and remember_listing follows
+        return known
 
     def remember_listing(
         self,

@@ -26,7 +26,7 @@ from fleet_guard.errors import ConcourseError
 from fleet_guard.log import Log
 
 READ_SIZE = 256 * 1024  # bytes asked of the socket at once: many of the ATC's tiny chunks
-DECODED_MAX = 1024 * 1024  # gunzip output per step, so a well-compressed block stays small
+DECODED_MAX = 256 * 1024  # gunzip output per step, so a well-compressed block stays small
 
 # Opens the stream, resuming after the given event id when there is one.
 StreamOpener = Callable[[str | None], requests.Response]

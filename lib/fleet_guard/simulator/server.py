@@ -81,8 +81,9 @@ class SimServer(ThreadingHTTPServer):
         return added
 
     def reset_peak(self) -> None:
+        """From now on; connections still open are counted again at the next connection."""
         with self.lock:
-            self.peak_connections = len(self._connections)
+            self.peak_connections = 0
 
     def shutdown_request(self, request: Any) -> None:
         with self.lock:
@@ -235,7 +236,7 @@ class Simulator:
         return self._running.recorder.mutations
 
     def clear_requests(self) -> None:
-        """Forgets the requests so far; the connection peak restarts from those open now."""
+        """Forgets the requests so far, and restarts the connection peak."""
         self._running.recorder.clear()
         self._running.reset_peak()
 
