@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = _parser()
     args = parser.parse_args(argv)
     command: Command = args.run
+    code = EXIT_OK
     try:
         text, code = command(args)
         if text:
@@ -98,9 +99,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.stderr.write(f"fleet-guard: {exc.message}\n")
         code = EXIT_ERROR
     except BrokenPipeError:
-        # `fleet-guard scan | head`: the reader left; say nothing, and keep the status's code.
+        # `fleet-guard scan | head`: the reader left; say nothing, and keep the command's status.
         _silence_stdout()
-        code = getattr(args, "status_code", EXIT_OK)
     except KeyboardInterrupt:
         sys.stderr.write("fleet-guard: interrupted\n")
         code = 130
@@ -222,7 +222,6 @@ def _scan(args: argparse.Namespace) -> Result:
     with _fleet(args) as config:
         report = _scan_report(config)
     code = STATUS_EXIT.get(report.status, EXIT_ERROR)
-    args.status_code = code
     if args.format == "json":
         return json.dumps(report_json(report), indent=2), code
     if args.format == "markdown":
@@ -314,7 +313,6 @@ def _rules_test(args: argparse.Namespace) -> Result:
         report = _scan_report(config)
     own = replace(report, findings=[f for f in report.findings if f.advisory.id == rule["id"]])
     code = STATUS_EXIT.get(own.status, EXIT_ERROR)
-    args.status_code = code
     if args.format == "json":
         return json.dumps(report_json(own), indent=2), code
     if args.format == "markdown":
