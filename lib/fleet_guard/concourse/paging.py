@@ -62,8 +62,9 @@ def list_builds(
     """Job and one-off builds that ran in the window, check builds left out.
 
     With `known` (each endpoint's listing as the last check left it), an endpoint costs
-    one request: see `_incremental`. An endpoint not in `known` is walked cold. `on_kept`
-    hears of each build as soon as its page is in, so its events can be read meanwhile.
+    one request: see `_TeamWalk.incremental`. An endpoint not in `known` is walked cold.
+    `on_kept` hears of each build as soon as its page is in, so its events can be read
+    meanwhile.
 
     Builds come ordered `COALESCE(rerun_of, id) DESC, id DESC`: by creation, with each rerun
     listed next to the build it reran. So the walk stops at the first build that is not a rerun
