@@ -103,6 +103,7 @@ class Sim:
 
     def __init__(self, scenario: Path) -> None:
         ready = scenario.with_suffix(".url")
+        ready.unlink(missing_ok=True)  # an earlier simulator's, from a section before
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "fleet_guard.simulator", str(scenario)),
