@@ -324,6 +324,11 @@ def _rules_test(args: argparse.Namespace) -> Result:
 
 def _capture(args: argparse.Namespace) -> Result:
     config = _config(args)
+    if not args.output.parent.is_dir():
+        # Said before the scan, so a typo in the path costs no API calls.
+        raise UserError(
+            f"cannot write --output {args.output}: {args.output.parent} is no directory"
+        )
     redactor = Redactor(config.secrets)
     log = Log(debug=config.debug, redactor=redactor, stream=sys.stderr)
     client = RecordingClient(config, log)
@@ -357,7 +362,13 @@ def _simulate(args: argparse.Namespace) -> Result:
         f"fleet-guard: log in as {REPLAY_USER[0]}/{REPLAY_USER[1]} to a capture, or as the "
         "built-in scenarios' users (README: The simulator); Ctrl-C stops it\n"
     )
-    code = serve([args.scenario, "--host", args.host, "--port", str(args.port)])
+    try:
+        code = serve([args.scenario, "--host", args.host, "--port", str(args.port)])
+    except OSError as exc:
+        raise UserError(
+            f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}; "
+            "pick another --port, or 0 for a free one"
+        ) from None
     return "", EXIT_OK if code == 0 else EXIT_ERROR
 
 

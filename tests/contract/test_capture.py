@@ -225,3 +225,25 @@ def test_simulate_refuses_a_file_that_is_not_a_scenario(tmp_path):
     path.write_text("[]")
     done = cli("simulate", str(path), home=tmp_path)
     assert done.returncode == 1 and "Traceback" not in done.stderr
+
+
+def test_simulate_on_a_port_in_use_is_one_message(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = cli("simulate", "incident", "--port", port, home=tmp_path)
+    assert done.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_capture_to_a_missing_directory_fails_before_scanning(incident, tmp_path):
+    incident.clear_requests()
+    done = cli(
+        "capture", "--url", incident.url, "-u", "admin", "-o", str(tmp_path / "no" / "x.json"),
+        home=tmp_path, env={"FLEET_GUARD_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert done.returncode == 1 and "is no directory" in done.stderr
+    assert incident.requests == []
