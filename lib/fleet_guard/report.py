@@ -300,6 +300,8 @@ def _finding_json(
     extra: dict[str, Any] = {}
     if finding.note:
         extra["note"] = finding.note
+    if finding.states:
+        extra["worker_states"] = [{"worker": w, "state": state} for w, state in finding.states]
     if finding.outcome is Outcome.RESOLVED:
         extra["restarts"] = [
             {

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fleet_guard.schema import problems
 from fleet_guard.simulator import Simulator, load_scenario
 from tests.contract.helpers import run_asset, source_for
 
@@ -41,6 +42,12 @@ def _findings(tmp_path: Path) -> tuple[dict[str, Any], dict[tuple[str, str], lis
         got = run_asset("in", payload, str(tmp_path / "get"))
     assert checked.code == 0 and got.code == 0, checked.stderr + got.stderr
     report = json.loads((tmp_path / "get" / "report.json").read_text())
+    assert problems(report, "report", where="report.json") == []
+    (cgroup,) = [f for f in report["findings"] if f["outcome"] == "evidence-only"]
+    assert [s["worker"] for s in cgroup["worker_states"]] == ["w-1"]
+    assert (
+        cgroup["evidence"] == [] and "stalled within an hour" in cgroup["worker_states"][0]["state"]
+    )
     found = {(f["advisory"], f["outcome"]): f["workers"] for f in report["findings"]}
     return checked.json[0], found
 

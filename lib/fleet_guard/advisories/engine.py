@@ -68,6 +68,8 @@ class Finding:
     # `evidence-only` on workers whose facts say they are not affected (a condition is false):
     # odd, and its own finding, so the report can say what to check instead of the fix.
     facts_say_fixed: bool = False
+    # (worker, summary) of each advisory worker state seen; they count like evidence.
+    states: tuple[tuple[str, str], ...] = ()
 
     @property
     def remediation(self) -> Remediation:
@@ -160,6 +162,9 @@ def evaluate(
                     workers=tuple(sorted(v.worker for v in verdicts if v.worker is not None)),
                     evidence=_newest_first(e for v in verdicts for e in v.evidence),
                     facts_say_fixed=fixed,
+                    states=tuple(
+                        (v.worker, state) for v in verdicts if v.worker for state in v.states
+                    ),
                 )
             )
     findings.sort(
