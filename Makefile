@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help venv test lint typecheck unit demo bench corpus image image-test clean
+.PHONY: help venv test lint typecheck unit demo bench corpus fuzz image image-test clean
 
 help:
 	@echo "make demo   - run check against the embedded simulator (incident scenario)"
@@ -39,6 +39,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The stdin properties of tests/contract/test_stdin_properties.py with 10,000 examples each
+# (make test runs a few hundred); slow, so run it before a release, not on every change.
+fuzz: $(STAMP)
+	FLEET_GUARD_HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/contract/test_stdin_properties.py
 
 corpus: $(STAMP)
 	$(BIN)/python scripts/corpus_report.py

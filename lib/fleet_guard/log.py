@@ -20,7 +20,9 @@ class Log:
 
     def _write(self, text: str) -> None:
         stream = self._stream or sys.stderr
-        stream.write(self.redact(text) + "\n")
+        # A lone surrogate (from `\ud800` in a pipeline's JSON) cannot be encoded: escape it.
+        shown = self.redact(text).encode("utf-8", "backslashreplace").decode("utf-8")
+        stream.write(shown + "\n")
         stream.flush()
 
     def info(self, message: str) -> None:

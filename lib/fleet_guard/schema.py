@@ -81,7 +81,7 @@ def _validator(name: str) -> Validator:
 def problems(instance: Any, schema_name: str, where: str) -> list[str]:
     """Every way `instance` breaks schema `schema_name`, as `path: message`, in document order."""
     errors = sorted(_validator(schema_name).iter_errors(instance), key=_sort_key)
-    found: list[str] = []
+    found: list[str] = _invalid_text(instance, where)
     for error in errors:
         for problem in _render(error, where):
             if problem not in found:
@@ -102,6 +102,34 @@ def join_path(where: str, parts: Iterable[str | int]) -> str:
     return out
 
 
+def _invalid_text(instance: Any, where: str, depth: int = 0) -> list[str]:
+    """Strings holding a lone surrogate (`"\\ud800"` in JSON) are no text: they cannot go
+    into a URL, a header or a file. Named by path only, so a secret is never shown."""
+    if depth > 50:
+        return []
+    if isinstance(instance, str):
+        if any("\ud800" <= c <= "\udfff" for c in instance):
+            return [
+                f"{where or '(document)'}: holds a lone surrogate (an escape such as \\ud800 "
+                "that is not text); fix the value in the pipeline or credential manager"
+            ]
+        return []
+    found: list[str] = []
+    if isinstance(instance, list):
+        for index, item in enumerate(instance):
+            found += _invalid_text(item, join_path(where, [index]), depth + 1)
+    elif isinstance(instance, dict):
+        for key, item in instance.items():
+            path = join_path(where, [_short_key(str(key))])
+            found += _invalid_text(key, path, depth + 1) + _invalid_text(item, path, depth + 1)
+    return found
+
+
+def _short_key(key: str) -> str:
+    """Keys are echoed in messages; a huge unknown key is shown by its start only."""
+    return key if len(key) <= 60 else f"{key[:40]}… ({len(key)} characters)"
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """` (did you mean 'x'?)` when a choice is close to `word`, else an empty string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -118,7 +146,9 @@ def _render(error: ValidationError, where: str) -> list[str]:
     custom = _custom_message(error)
     if "propertyNames" in error.relative_schema_path and isinstance(error.instance, str):
         # jsonschema reports a bad key at its object; the key itself is where the fix goes.
-        return [f"{join_path(path, [error.instance])}: {custom or error.message}"]
+        return [
+            f"{join_path(path, [_short_key(error.instance)])}: {_shorten(custom or error.message)}"
+        ]
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         return _unknown_keys(error, error.instance, path, custom or "unknown key")
     if keyword == "required" and isinstance(error.instance, dict) and not custom:
@@ -138,7 +168,9 @@ def _custom_message(error: ValidationError) -> str | None:
         message = message.get(str(error.validator))
     if not isinstance(message, str):
         return None
-    return message.replace("{value}", _shorten(json.dumps(error.instance, default=str)))
+    # The value is cut short first, so the words after it always survive the message limit.
+    value = json.dumps(error.instance, default=str)
+    return message.replace("{value}", value if len(value) <= 80 else value[:79] + "…")
 
 
 def _unknown_keys(
@@ -152,7 +184,7 @@ def _unknown_keys(
     ]
     expected = f"; expected one of: {', '.join(allowed)}" if allowed else ""
     return [
-        f"{join_path(path, [key])}: {label}{did_you_mean(key, allowed)}{expected}"
+        f"{join_path(path, [_short_key(key)])}: {label}{did_you_mean(key[:100], allowed)}{expected}"
         for key in unknown
     ]
 

@@ -39,7 +39,8 @@ class Version:
         advisories = str(data.get("advisories") or "")
         return cls(
             fingerprint=str(data.get("fingerprint") or ""),
-            seq=int(seq_text) if seq_text.isdigit() else 0,
+            # isdigit() also accepts superscripts and other scripts' digits, which int() refuses.
+            seq=int(seq_text) if seq_text.isascii() and seq_text.isdigit() else 0,
             status=str(data.get("status") or ""),
             advisories=tuple(a for a in advisories.split(",") if a),
         )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 
+import requests
+
+from fleet_guard.concourse.failures import error_for
 from fleet_guard.log import Log
 from fleet_guard.redact import MASK, Redactor
 
@@ -37,3 +41,31 @@ def test_debug_lines_only_with_debug():
     stream = io.StringIO()
     Log(stream=stream).debug("hidden")
     assert stream.getvalue() == ""
+
+
+def test_ordinary_words_after_a_key_word_survive():
+    redact = Redactor()
+    for text in [
+        "POST /sky/issuer/token: connection was refused",
+        "source.password: required with `username` (the local user's password)",
+        "the token: expired after 24h",
+    ]:
+        assert redact(text) == text
+
+
+def test_json_escaped_forms_of_a_secret_are_masked_too():
+    secret = 'pa"ss\\wörd'
+    redact = Redactor([secret])
+    for form in (json.dumps(secret), json.dumps(secret, ensure_ascii=False)):
+        assert MASK in redact(f"body: {form}")
+        assert "ss\\\\w" not in redact(f"body: {form}")
+
+
+def test_an_error_body_is_redacted_before_it_is_shortened():
+    secret = "s3cret-that-straddles-the-cut"
+    response = requests.Response()
+    response.status_code, response.reason = 500, "Internal Server Error"
+    error = error_for(
+        response, "x" * 190 + secret, endpoint="GET /x", role="viewer", redact=Redactor([secret])
+    )
+    assert "s3cret" not in error.message

@@ -62,7 +62,7 @@ def error_for(
 ) -> ConcourseError:
     """Any refusal but 401, which depends on the credentials and is phrased by `auth`."""
     status = response.status_code
-    said = redact(summarise_body(body))
+    said = summarise_body(redact(body))  # redacted before it is cut short
     quoted = f" ({said})" if said else ""
     line = f"{status} {response.reason or ''}".strip()
     if status == 403:

@@ -13,6 +13,7 @@ from typing import Any
 
 from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.config import load_source
+from fleet_guard.errors import UserError
 from fleet_guard.log import Log
 from fleet_guard.params import load_get_params
 from fleet_guard.render import (
@@ -42,7 +43,13 @@ def get(request: Request, log: Log) -> dict[str, Any]:
     params = load_get_params(request.params)
     config = load_source(request.source)
     directory = Path(request.directory or ".")
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot write the report into {directory} ({error.strerror or error}): Concourse "
+            "passes the get's output directory as the first argument; it must be a directory."
+        ) from None
     if not params.scan:
         given = as_version(request.version or {})
         _write(directory / VERSION_FILE, _json_text(given))

@@ -33,6 +33,7 @@ class Request:
 Step = Callable[[Request, Log], Any]
 
 _SECRET_KEYS = ("password", "token")
+_MAX_DIGITS = 100_000
 
 
 def run(
@@ -47,6 +48,9 @@ def run(
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
+    # Python refuses to convert integers of more than 4300 digits, in json.loads and in every
+    # message that shows one; allow more, so a long number gets a message rather than a crash.
+    sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), _MAX_DIGITS))
     raw = stdin.read()
     try:
         payload = json.loads(raw) if raw.strip() else {}
@@ -54,6 +58,14 @@ def run(
         stderr.write(
             f"fleet-guard: stdin is not JSON ({exc.msg} at line {exc.lineno}); "
             "Concourse sends the step's source/params/version as a JSON object.\n"
+        )
+        return 1
+    except (ValueError, RecursionError) as exc:
+        # Integers longer than Python converts, or nesting deeper than it parses.
+        why = "nested too deeply" if isinstance(exc, RecursionError) else "a number is too long"
+        stderr.write(
+            f"fleet-guard: stdin cannot be read as JSON ({why}); Concourse sends the step's "
+            "source/params/version as a small JSON object: check the values in the pipeline.\n"
         )
         return 1
     if not isinstance(payload, dict):
@@ -98,7 +110,28 @@ def _debug(source: Any) -> bool:
 
 def _secrets(source: Any) -> list[str]:
     """Secrets are taken from the raw source, before validation, so even errors about an
-    invalid source cannot echo them."""
+    invalid source cannot echo them. A credential variable may resolve to a list or a map:
+    every value inside it is a secret too."""
     if not isinstance(source, dict):
         return []
-    return [str(source[k]) for k in _SECRET_KEYS if isinstance(source.get(k), str | int | float)]
+    found: list[str] = []
+
+    def walk(value: Any, depth: int) -> None:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            try:
+                text = value if isinstance(value, str) else repr(value)
+            except ValueError:  # an integer too long to print cannot be printed by anyone
+                return
+            if depth == 0 or len(text) >= 3:  # masking every "1" would garble each message
+                found.append(text)
+        elif depth < 20 and isinstance(value, list):
+            for item in value:
+                walk(item, depth + 1)
+        elif depth < 20 and isinstance(value, dict):
+            for key, item in value.items():
+                walk(key, depth + 1)
+                walk(item, depth + 1)
+
+    for key in _SECRET_KEYS:
+        walk(source.get(key), 0)
+    return found
