@@ -55,6 +55,8 @@ class SourceConfig:
     max_builds: int = 1000
     max_log_bytes: int = 128 * 1024 * 1024
     concurrency: int = 4  # event streams read at once, and the most connections
+    request_timeout: float = 120.0
+    step_timeout: float = 900.0
     scan_statuses: tuple[str, ...] = ("errored",)
     severity: Severity = Severity.HIGH
     emit: str = "affected"
@@ -87,7 +89,8 @@ def load_source(raw: Any) -> SourceConfig:
     problems = schema.problems(raw, "source", where="source")
     if isinstance(raw, dict):
         problems += _credential_problems(raw)
-        for i, rule in enumerate(raw.get("rules") or ()):
+        rules = raw.get("rules")
+        for i, rule in enumerate(rules if isinstance(rules, list) else ()):
             if isinstance(rule, dict):
                 problems += schema.problems(rule, "rule", where=f"source.rules[{i}]")
     if problems:
@@ -131,6 +134,8 @@ def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
         max_builds=int(raw.get("max_builds", 1000)),
         max_log_bytes=int(raw.get("max_log_bytes", 128 * 1024 * 1024)),
         concurrency=int(raw.get("concurrency", 4)),
+        request_timeout=float(raw.get("request_timeout", 120)),
+        step_timeout=float(raw.get("step_timeout", 900)),
         scan_statuses=tuple(raw.get("scan_statuses") or ("errored",)),
         severity=Severity.parse(str(raw.get("severity", "high"))),
         emit=str(raw.get("emit", "affected")),

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -38,6 +39,8 @@ _SIGNATURES = "signatures"
 _LISTING = "listing"
 _LISTING_FORMAT = 1
 _BUILD_FIELDS = tuple(f.name for f in fields(Build))
+# A temporary file this old was left by a check that was killed mid-save.
+_STALE_TEMPORARY = 600
 
 
 class EvidenceCache:
@@ -75,11 +78,12 @@ class EvidenceCache:
     def lookup(self, build: Build) -> list[Evidence] | None:
         """What the build showed last time, if it had finished then; None: read its events."""
         stored = self._builds.get(str(build.id))
-        if stored is None or not _finished(build):
+        if not isinstance(stored, list) or not _finished(build):
             return None
         try:
-            found = [_evidence(item) for item in stored]
-        except (TypeError, KeyError):
+            found = [_evidence(item, build) for item in stored]
+        except (TypeError, KeyError, ValueError, AttributeError):
+            self._log.debug(f"evidence cache: build {build.id} unreadable; reading it again")
             return None
         with self._lock:  # builds are read in parallel
             self.hits += 1
@@ -169,6 +173,7 @@ class EvidenceCache:
         }
         if self._listing is not None:
             builds[_LISTING] = self._listing
+        self._remove_stale_temporaries()
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self._path.with_suffix(f".{os.getpid()}.tmp")
@@ -178,13 +183,24 @@ class EvidenceCache:
         except OSError as error:
             self._log.debug(f"evidence cache not saved ({error}); the next check reads again")
 
+    def _remove_stale_temporaries(self) -> None:
+        """Checks killed while saving leave `<name>.<pid>.tmp` behind; never let them pile up."""
+        assert self._path is not None
+        now = time.time()
+        try:
+            for leftover in self._path.parent.glob(f"{self._path.stem}.*.tmp"):
+                if now - leftover.stat().st_mtime > _STALE_TEMPORARY:
+                    leftover.unlink()
+        except OSError as error:
+            self._log.debug(f"evidence cache: could not remove an old temporary file ({error})")
+
     def _read(self) -> dict[str, list[dict[str, Any]]]:
         assert self._path is not None
         try:
             data = json.loads(self._path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             self._log.debug(f"evidence cache unreadable ({error}); starting afresh")
             return {}
         return data if isinstance(data, dict) else {}
@@ -192,10 +208,6 @@ class EvidenceCache:
 
 def _finished(build: Build) -> bool:
     return build.finished
-
-
-def _evidence(item: dict[str, Any]) -> Evidence:
-    return Evidence(**{**item, "implies": dict(item.get("implies") or {})})
 
 
 def _count(value: Any) -> int:
@@ -216,3 +228,33 @@ def _build(row: Any) -> Build:
         if value is not None:
             _count(value)
     return build
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "advisory": (str,),
+    "build_id": (int,),
+    "team": (str,),
+    "pipeline": (str, type(None)),
+    "job": (str, type(None)),
+    "build": (str,),
+    "worker": (str, type(None)),
+    "message": (str,),
+    "url": (str,),
+    "time": (int, type(None)),
+}
+
+
+def _evidence(item: Any, build: Build) -> Evidence:
+    """One stored evidence item, checked field by field: a foreign or damaged file must not
+    put a map where a worker name belongs."""
+    if not isinstance(item, dict) or item.get("build_id") != build.id:
+        raise ValueError("not this build's evidence")
+    for key, types in _TYPES.items():
+        if not isinstance(item[key], types) or isinstance(item[key], bool):
+            raise TypeError(f"{key} has the wrong type")
+    implies = item.get("implies") or {}
+    if not isinstance(implies, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in implies.items()
+    ):
+        raise TypeError("implies is not a map of strings")
+    return Evidence(**{**item, "implies": dict(implies)})

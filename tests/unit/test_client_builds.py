@@ -306,3 +306,44 @@ def test_instance_vars_flatten_like_the_atc_writes_them():
 def test_only_job_builds_can_be_rerun():
     with pytest.raises(ValueError, match="not a job build"):
         make().rerun_build(Build(id=1, team_name="main", name="1187", status="errored"))
+
+
+def test_pages_that_never_end_stop_at_the_page_limit_and_count_as_capped(monkeypatch):
+    from fleet_guard.concourse import paging
+
+    monkeypatch.setattr(paging, "MAX_PAGES", 5)
+    calls = []
+
+    def endless(path: str, query: list[tuple[str, str]]):
+        calls.append(query)
+        upper = int(dict(query).get("to", "1000000"))
+        checks = [Build.from_json({**build(upper - 1, 10**10), "name": "check"})]
+        return checks, f"{EXTERNAL}{path}?to={upper - 1}&limit=100"
+
+    listing = paging.list_builds(endless, since=0, max_builds=50)
+    assert len(calls) == 5 and listing.capped and listing.builds == []
+
+
+def test_a_page_that_repeats_builds_already_seen_ends_the_walk():
+    from fleet_guard.concourse import paging
+
+    same = [Build.from_json(build(9, 10**10)), Build.from_json(build(8, 10**10))]
+    calls = []
+
+    def repeating(path: str, query: list[tuple[str, str]]):
+        calls.append(query)
+        upper = int(dict(query).get("to", "100"))
+        return same, f"{EXTERNAL}{path}?to={upper - 1}&limit=100"
+
+    listing = paging.list_builds(repeating, since=0, max_builds=50)
+    assert [b.id for b in listing.builds] == [9, 8], "each build once"
+    assert len(calls) == 2
+
+
+def test_wrong_typed_build_fields_are_unknown_not_a_crash():
+    b = Build.from_json(
+        {"id": 4, "start_time": "yesterday", "end_time": 1.5, "rerun_of": "x", "job_name": {}}
+    )
+    assert (b.start_time, b.end_time, b.rerun_of, b.job_name) == (None, None, None, None)
+    with pytest.raises(TypeError):
+        Build.from_json({"id": "4"})

@@ -189,3 +189,30 @@ def test_retry_after_reads_both_forms(value, seconds):
 
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
     assert retry_after_seconds(value, now=now) == seconds
+
+
+@pytest.mark.parametrize("value", ["soon", "-5", "1e9", "", "Wed, 99 Foo 2026 25:61:00 GMT"])
+def test_a_retry_after_that_is_no_delay_falls_back_to_the_backoff(atc, value):
+    atc.get(f"{URL}/api/v1/info", status=429, headers={"Retry-After": value})
+    atc.get(f"{URL}/api/v1/info", json=INFO)
+    client, sleeps, _ = make()
+    assert client.info().version == "7.13.2"
+    assert sleeps == [RetryPolicy().backoff(1)]
+
+
+def test_a_body_larger_than_the_bound_is_refused_not_read_whole(atc, monkeypatch):
+    from fleet_guard.concourse import session
+
+    monkeypatch.setattr(session, "MAX_BODY", 1000)
+    atc.get(f"{URL}/api/v1/workers", body="[" + "0," * 5000 + "0]")
+    client, _, _ = make()
+    with pytest.raises(ConcourseError, match="more than 0 MiB"):
+        client.workers()
+
+
+def test_the_step_deadline_stops_further_requests_and_says_how_many_were_made(atc):
+    sleeps: list[float] = []
+    config = SourceConfig(url=URL, token=TOKEN, step_timeout=0.0)
+    client = ConcourseClient(config, Log(stream=io.StringIO()), sleep=sleeps.append)
+    with pytest.raises(ConcourseError, match=r"step_timeout \(0 s\) passed after 0 requests"):
+        client.info()

@@ -150,6 +150,7 @@ class ConcourseClient:
             log=self._log,
             label=f"build {build_id} events",
             events=events,
+            max_seconds=max(0.0, self._http.deadline_for_stream() - time.monotonic()),
         )
 
     def land_worker(self, name: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import time
 import zlib
 from collections.abc import Callable, Collection, Generator, Iterator
 from dataclasses import dataclass
@@ -228,6 +229,7 @@ class EventStream:
         log: Log,
         label: str,
         events: Collection[str] | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         self._events: Generator[Event, None, None] = read_events(
             open_stream,
@@ -236,6 +238,7 @@ class EventStream:
             label=label,
             on_outcome=self._ended,
             events=events,
+            max_seconds=max_seconds,
         )
         self.outcome = StreamOutcome.CUT
 
@@ -265,6 +268,7 @@ def read_events(
     label: str,
     on_outcome: Callable[[StreamOutcome], None] = lambda _: None,
     events: Collection[str] | None = None,
+    max_seconds: float | None = None,
 ) -> Generator[Event, None, None]:
     """Events until `end`; a stream cut short is resumed once after the last event seen.
 
@@ -272,7 +276,10 @@ def read_events(
     counts decoded bytes across both attempts. Stopping early (budget spent, a second cut, a
     stall) is logged at debug and the events so far stand: for finding failures a partial
     log beats none. `on_outcome` hears how it ended, unless the caller stopped first.
+    `max_seconds` bounds the whole read: a server that drips a byte at a time never trips
+    the read timeout, so past it the stream counts as cut.
     """
+    until = None if max_seconds is None else time.monotonic() + max_seconds
     wanted = EventFilter(events)
     spent = 0
     last_id: str | None = None
@@ -291,6 +298,10 @@ def read_events(
         outcome = "eof"
         try:
             for chunk in body_blocks(response):
+                if until is not None and time.monotonic() > until:
+                    raise _StreamDeadline(
+                        f"still streaming after {max_seconds:g} s; log incomplete"
+                    )
                 if spent + len(chunk) > max_bytes:
                     chunk = chunk[: max_bytes - spent]
                     outcome = "truncated"
@@ -306,8 +317,14 @@ def read_events(
                     log.debug(f"{label}: log truncated at max_bytes ({max_bytes} bytes)")
                     on_outcome(StreamOutcome.OVER_CAP)
                     return
-        except (urllib3.exceptions.ReadTimeoutError, TimeoutError):
-            log.debug(f"{label}: no data for the read timeout; the build may still be running")
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            deadline = isinstance(exc, _StreamDeadline)
+            why = (
+                str(exc)
+                if deadline
+                else "no data for the read timeout; the build may still be running"
+            )
+            log.debug(f"{label}: {why}")
             on_outcome(StreamOutcome.CUT)
             return
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -318,6 +335,10 @@ def read_events(
         if attempt == 2:
             log.debug(f"{label}: stream ended before `end` again ({outcome}); log incomplete")
             on_outcome(StreamOutcome.CUT)
+
+
+class _StreamDeadline(TimeoutError):
+    """The stream's total time ran out while data still came (a server dripping bytes)."""
 
 
 def body_blocks(response: requests.Response) -> Iterator[bytes]:

@@ -10,6 +10,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def _int_or_none(value: Any) -> int | None:
+    """A JSON integer, or None for anything else: a string where a time belongs is no time."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _mapping_or_empty(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 @dataclass(frozen=True)
 class Info:
     """`GET /api/v1/info`: the web node's release and the worker protocol it expects."""
@@ -27,7 +40,9 @@ class Info:
             worker_version=str(data.get("worker_version") or ""),
             external_url=str(data.get("external_url") or ""),
             cluster_name=str(data.get("cluster_name") or ""),
-            feature_flags=dict(data.get("feature_flags") or {}),
+            feature_flags={
+                str(k): bool(v) for k, v in _mapping_or_empty(data.get("feature_flags")).items()
+            },
         )
 
 
@@ -50,15 +65,16 @@ class Worker:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Worker:
+        tags = data.get("tags")
         return cls(
             name=str(data["name"]),
             state=str(data.get("state") or ""),
             platform=str(data.get("platform") or ""),
             team=str(data.get("team") or ""),
-            tags=tuple(t for t in (data.get("tags") or ()) if t),
+            tags=tuple(str(t) for t in tags if t) if isinstance(tags, list) else (),
             version=str(data.get("version") or ""),
             start_time=_whole_number(data.get("start_time")),
-            ephemeral=bool(data.get("ephemeral")),
+            ephemeral=data.get("ephemeral") is True,
             active_containers=_whole_number(data.get("active_containers")),
             resource_types=_resource_types(data.get("resource_types")),
         )
@@ -114,22 +130,24 @@ class Build:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Build:
-        rerun_of = data.get("rerun_of") or {}
+        build_id = data["id"]
+        if not isinstance(build_id, int) or isinstance(build_id, bool):
+            raise TypeError("a build id is an integer")
         return cls(
-            id=int(data["id"]),
+            id=build_id,
             team_name=str(data.get("team_name") or ""),
             name=str(data.get("name") or ""),
             status=str(data.get("status") or ""),
-            job_name=data.get("job_name") or None,
-            pipeline_name=data.get("pipeline_name") or None,
-            pipeline_id=data.get("pipeline_id"),
-            pipeline_instance_vars=data.get("pipeline_instance_vars") or None,
-            start_time=data.get("start_time"),
-            end_time=data.get("end_time"),
-            rerun_of=rerun_of.get("id"),
-            rerun_number=int(data.get("rerun_number") or 0),
-            resource_name=data.get("resource_name") or None,
-            created_by=data.get("created_by") or None,
+            job_name=_str_or_none(data.get("job_name")),
+            pipeline_name=_str_or_none(data.get("pipeline_name")),
+            pipeline_id=_int_or_none(data.get("pipeline_id")),
+            pipeline_instance_vars=_mapping_or_empty(data.get("pipeline_instance_vars")) or None,
+            start_time=_int_or_none(data.get("start_time")),
+            end_time=_int_or_none(data.get("end_time")),
+            rerun_of=_int_or_none(_mapping_or_empty(data.get("rerun_of")).get("id")),
+            rerun_number=_int_or_none(data.get("rerun_number")) or 0,
+            resource_name=_str_or_none(data.get("resource_name")),
+            created_by=_str_or_none(data.get("created_by")),
         )
 
     @property
@@ -154,8 +172,7 @@ class Event:
 
     @property
     def origin_id(self) -> str:
-        origin = self.data.get("origin") or {}
-        return str(origin.get("id") or "")
+        return str(_mapping_or_empty(self.data.get("origin")).get("id") or "")
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,9 @@ class UserInfo:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> UserInfo:
-        teams = {str(k): tuple(v or ()) for k, v in (data.get("teams") or {}).items()}
+        teams = {
+            str(k): tuple(str(r) for r in v) if isinstance(v, list) else ()
+            for k, v in _mapping_or_empty(data.get("teams")).items()
+        }
         name = data.get("display_user_id") or data.get("user_name") or data.get("name") or ""
         return cls(name=str(name), is_admin=bool(data.get("is_admin")), teams=teams)

@@ -22,6 +22,9 @@ PAGE_SIZE = 1000
 # Room for builds created since the last check in the one page of an incremental listing; a
 # page that comes back full means more changed than that, and the window is listed afresh.
 NEW_BUILDS_ROOM = 1000
+# A walk never follows more Links than this: a server whose pages never end must not keep a
+# check busy forever (pages of check builds alone add nothing towards max_builds).
+MAX_PAGES = 1000
 
 # (path, query) -> (the page's builds, URL of its rel="next" Link or None)
 PageFetcher = Callable[[str, list[tuple[str, str]]], tuple[list[Build], str | None]]
@@ -153,6 +156,7 @@ class _TeamWalk:
             return kept
         upper: int | None = None  # the `to` of the next page; None for the newest page
         page_size = PAGE_SIZE
+        seen: set[int] = set()
         while True:
             query = [("limit", str(min(page_size, self._limit - len(kept))))]
             if upper is not None:
@@ -160,8 +164,12 @@ class _TeamWalk:
             page, next_url = self._fetch(self._path, query)
             self.pages += 1
             self.newest = max([self.newest, *(b.id for b in page)])
+            fresh = {b.id for b in page} - seen
+            if page and not fresh:
+                return kept  # the server repeats itself: nothing more to learn from it
+            seen.update(b.id for b in page)
             for index, build in enumerate(page):
-                if build.is_check:
+                if build.is_check or build.id not in fresh:
                     continue
                 if self._ends_window(build):
                     if self._still_in_window(build):
@@ -177,6 +185,9 @@ class _TeamWalk:
             older = _next_page(next_url)
             if older is None or (upper is not None and older[0] >= upper):
                 return kept  # no older page, or a Link that would not make progress
+            if self.pages >= MAX_PAGES:
+                self.capped = True
+                return kept
             upper, page_size = older[0], min(PAGE_SIZE, older[1] or PAGE_SIZE)
 
     def incremental(self, previous: Series) -> tuple[list[Build], int] | None:

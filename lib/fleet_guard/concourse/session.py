@@ -31,6 +31,19 @@ from fleet_guard.log import Log
 
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
 
+# The largest answer read into memory; the biggest real ones (a worker list of a thousand
+# workers, a page of a hundred builds) are a few MB. Event streams are read incrementally.
+MAX_BODY = 64 * 1024 * 1024
+_READ_SIZE = 64 * 1024
+
+
+class _TooSlow(Exception):
+    """The answer was still arriving when the request's total deadline passed."""
+
+
+class _TooBig(Exception):
+    """The answer was longer than MAX_BODY."""
+
 
 class HttpSession:
     """Sends requests to `source.url` and counts every one of them, retries included.
@@ -60,6 +73,11 @@ class HttpSession:
         self._sleep = sleep
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
+        # A read timeout bounds silence, not a server that drips a byte every few seconds:
+        # these bound the total, per request and for the whole step.
+        self.request_deadline = config.request_timeout
+        self.step_deadline = time.monotonic() + config.step_timeout
+        self._step_timeout = config.step_timeout
 
     @property
     def shown_url(self) -> str:
@@ -88,7 +106,9 @@ class HttpSession:
         session = self._ready()
         shown = _with_query(path, params)
         attempts = self._retry.attempts
+        first = time.monotonic()
         for attempt in range(1, attempts + 1):
+            self._check_step_deadline(method, path, attempt)
             with self._lock:
                 self.calls += 1
             started = time.monotonic()
@@ -103,10 +123,14 @@ class HttpSession:
                         data=data,
                         headers=dict(headers or {}),
                         auth=auth,
-                        stream=stream,
+                        stream=True,  # the body is read below, within the deadlines
                         timeout=self._timeout,
                         allow_redirects=False,
                     )
+                if not stream:
+                    self._read_body(response, started)
+            except (_TooSlow, _TooBig) as exc:
+                raise self._bounded_error(exc, method, path, attempt) from None
             except requests.RequestException as exc:
                 elapsed = _ms_since(started)
                 retry = attempt < attempts and _may_retry(exc, replayable)
@@ -115,7 +139,10 @@ class HttpSession:
                     f"(attempt {attempt}/{attempts}){'; retrying' if retry else ''}"
                 )
                 if not retry:
-                    raise self._transport_error(exc, method, path, replayable) from None
+                    tried = f"{attempt} attempt{'s' * (attempt != 1)}"
+                    if attempt > 1:
+                        tried += f" over {time.monotonic() - first:.0f} s"
+                    raise self._transport_error(exc, method, path, replayable, tried) from None
                 self._sleep(self._retry.backoff(attempt))
                 continue
             self._log.debug(
@@ -129,6 +156,70 @@ class HttpSession:
                 continue
             return response
         raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def deadline_for_stream(self) -> float:
+        """When an event stream must be done: five request deadlines, never past the step's."""
+        return min(time.monotonic() + 5 * self.request_deadline, self.step_deadline)
+
+    def _read_body(self, response: requests.Response, started: float) -> None:
+        """Reads the whole answer into the response, within the deadlines and MAX_BODY.
+
+        A body cut short raises the ChunkedEncodingError requests would, so it is retried.
+        """
+        until = min(started + self.request_deadline, self.step_deadline)
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = response.raw.read1(_READ_SIZE, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise _TooBig()
+                if time.monotonic() > until:
+                    raise _TooSlow()
+                parts.append(chunk)
+        except (_TooBig, _TooSlow):
+            response.close()
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            response.close()
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+                raise requests.exceptions.ReadTimeout(exc) from None
+            raise requests.exceptions.ChunkedEncodingError(exc) from None
+        response._content = b"".join(parts)
+        response._content_consumed = True  # type: ignore[attr-defined]
+        response.close()
+
+    def _check_step_deadline(self, method: str, path: str, attempt: int) -> None:
+        if time.monotonic() < self.step_deadline:
+            return
+        tried = f" (attempt {attempt} would have been next)" if attempt > 1 else ""
+        raise ConcourseError(
+            f"{method} {path} on {self.shown_url}: the step ran out of time: source.step_timeout "
+            f"({self._step_timeout:g} s) passed after {self.calls} requests{tried}. The web "
+            "node answers too slowly; raise step_timeout, or shorten source.window.",
+            endpoint=f"{method} {path}",
+        )
+
+    def _bounded_error(
+        self, exc: Exception, method: str, path: str, attempt: int
+    ) -> ConcourseError:
+        where = f"{method} {path}"
+        if isinstance(exc, _TooBig):
+            return ConcourseError(
+                f"{where} on {self.shown_url} answered with more than {MAX_BODY // 2**20} MiB, "
+                "far more than the Concourse API sends; check that source.url is the web node.",
+                endpoint=where,
+            )
+        return ConcourseError(
+            f"{where} on {self.shown_url} was still sending its answer after "
+            f"source.request_timeout ({self.request_deadline:g} s) in total, on attempt "
+            f"{attempt}: the web node or a proxy in front of it sends very slowly. Not retried; "
+            "try again later, or raise request_timeout.",
+            endpoint=where,
+        )
 
     def close(self) -> None:
         if self._session is not None:
@@ -167,7 +258,7 @@ class HttpSession:
         return session
 
     def _transport_error(
-        self, exc: requests.RequestException, method: str, path: str, replayable: bool
+        self, exc: requests.RequestException, method: str, path: str, replayable: bool, tried: str
     ) -> Exception:
         where = f"{method} {path}"
         url = self.shown_url
@@ -184,22 +275,22 @@ class HttpSession:
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return ConcourseError(
                 f"could not reach Concourse at {url} (source.url) for {where}: no connection "
-                f"within {connect:g} s. Check source.url and that the workers can reach the web "
-                "node.",
+                f"within {connect:g} s, {tried}. Check source.url and that the workers can reach "
+                "the web node.",
                 endpoint=where,
             )
         if isinstance(exc, requests.exceptions.ReadTimeout):
             outcome = "" if replayable else " It may have been carried out anyway; check first."
             return ConcourseError(
-                f"{where} on {url} got no answer within {read:g} s; the web node is "
+                f"{where} on {url} got no answer within {read:g} s, {tried}; the web node is "
                 f"overloaded or stuck. Try again later.{outcome}",
                 endpoint=where,
             )
         if isinstance(exc, requests.exceptions.ConnectionError):
             return ConcourseError(
                 f"could not reach Concourse at {url} (source.url) for {where}: "
-                f"{_connection_reason(exc)}. Check source.url and that the web node is up and "
-                "reachable from the workers.",
+                f"{_connection_reason(exc)} ({tried}). Check source.url and that the web node "
+                "is up and reachable from the workers.",
                 endpoint=where,
             )
         if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
@@ -208,9 +299,15 @@ class HttpSession:
                 "https://ci.example.com.",
                 endpoint=where,
             )
+        if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+            return ConcourseError(
+                f"{where} on {url}: the answer was cut off before its end ({tried}); a proxy "
+                "or the web node is dropping connections. Try again later.",
+                endpoint=where,
+            )
         return ConcourseError(
-            f"{where} on {url} failed: {type(exc).__name__}; try again, and report it if it "
-            "persists.",
+            f"{where} on {url} failed: {type(exc).__name__} ({tried}); try again, and report "
+            "it if it persists.",
             endpoint=where,
         )
 
@@ -218,6 +315,8 @@ class HttpSession:
 def _may_retry(exc: requests.RequestException, replayable: bool) -> bool:
     if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.InvalidURL):
         return False  # a certificate or URL will not fix itself between attempts
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return replayable  # the answer was cut mid-body: the request reached the ATC
     if not isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return False
     return replayable or never_connected(exc)

@@ -136,9 +136,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault.status is not None:
                 headers = [("Retry-After", fault.retry_after)] if fault.retry_after else []
+                headers += list(fault.headers.items())
                 reply = Reply(fault.status, fault.body.encode(), fault.content_type, headers)
                 if not fault.body:
                     reply.content_type = None
+                if fault.drip or fault.truncate:
+                    self._answer_badly(reply, drip=fault.drip, truncate=fault.truncate)
+                    return
                 self._answer(reply, fault=True)
                 return
         answer: Reply | None
@@ -197,6 +201,30 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         else:
             self.wfile.write(body)
+
+    def _answer_badly(self, reply: Reply, *, drip: float, truncate: bool) -> None:
+        """A reply announced whole, then sent a byte at a time, or only half of it."""
+        self._record(reply.status, fault=True)
+        self.close_connection = True
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        if reply.content_type:
+            self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        body = reply.body[: len(reply.body) // 2] if truncate else reply.body
+        try:
+            if not drip:
+                self.wfile.write(body)
+                return
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                if self.server.stopping.wait(drip):
+                    return
+        except OSError:  # the client gave up, as it should
+            return
 
     # -- routing -------------------------------------------------------------------------------
 

@@ -111,6 +111,9 @@ _FAULT_KEYS = {
     "close",
     "after",
     "cut_after",
+    "drip",
+    "truncate",
+    "headers",
 }
 _FEATURE_FLAGS = (
     "across_step",
@@ -536,6 +539,9 @@ class _Loader:
             close=bool(spec.get("close", False)),
             after=int(spec.get("after", 0)),
             cut_after=int(spec["cut_after"]) if "cut_after" in spec else None,
+            drip=float(spec.get("drip", 0.0)),
+            truncate=bool(spec.get("truncate", False)),
+            headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
         )
 
 

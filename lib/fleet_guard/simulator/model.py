@@ -188,7 +188,9 @@ class Fault:
     `after` lets the first N matching requests through; `times` then limits how many fail
     (-1 = forever). `close` drops the connection without a response; `delay` sleeps first
     (with no `status` and no `close` the request is then served normally: a slow server).
-    `cut_after` ends an event stream cleanly after that many events, before `end`.
+    `cut_after` ends an event stream cleanly after that many events, before `end`. With a
+    `status`: `drip` sends the body a byte at a time, this many seconds apart; `truncate`
+    announces the whole body but sends half and hangs up; `headers` are added as they are.
     """
 
     path: str
@@ -203,6 +205,9 @@ class Fault:
     close: bool = False
     after: int = 0
     cut_after: int | None = None
+    drip: float = 0.0
+    truncate: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
     seen: int = 0
     fired: int = 0
 
