@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from fleet_guard import schema
 from fleet_guard.errors import ConfigError
@@ -88,6 +90,9 @@ def load_source(raw: Any) -> SourceConfig:
         raise ConfigError("source", ["source is empty: set at least `url`"])
     problems = schema.problems(raw, "source", where="source")
     if isinstance(raw, dict):
+        advice = _url_advice(raw.get("url"))
+        if advice:  # more useful than the pattern's general message
+            problems = [p for p in problems if not p.startswith("source.url:")] + advice
         problems += _credential_problems(raw)
         rules = raw.get("rules")
         for i, rule in enumerate(rules if isinstance(rules, list) else ()):
@@ -96,6 +101,33 @@ def load_source(raw: Any) -> SourceConfig:
     if problems:
         raise ConfigError("source", problems)
     return _source_config(raw)
+
+
+# Paths of the web UI that people copy from the browser's address bar.
+_BROWSER_PATH = re.compile(r"^/(teams|builds|pipelines|jobs|sky|login|\?)")
+
+
+def _url_advice(url: Any) -> list[str]:
+    """The usual ways to get `url` wrong, each with its fix."""
+    if not isinstance(url, str) or not url.strip() or any(c.isspace() for c in url):
+        return []
+    shown = url if len(url) <= 80 else url[:79] + "…"
+    if "://" not in url:
+        return [f"source.url: {shown!r} has no scheme: add https:// (https://{shown})"]
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return [f"source.url: {shown!r} has a port that is not a number"]
+    if parts.scheme == "http" and port == 443:
+        return [f"source.url: {shown!r} speaks plain http:// to 443, the HTTPS port: use https://"]
+    if _BROWSER_PATH.match(parts.path or "/") and parts.path not in ("", "/"):
+        base = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        return [
+            f"source.url: {shown!r} is a page of the web UI; give the address alone, without the "
+            f"path: {base}"
+        ]
+    return []
 
 
 def _credential_problems(raw: Mapping[str, Any]) -> list[str]:

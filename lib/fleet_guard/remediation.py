@@ -29,10 +29,11 @@ from typing import Protocol
 
 from fleet_guard.advisories.engine import Finding
 from fleet_guard.concourse.models import Build, UserInfo, Worker
-from fleet_guard.errors import AuthError, ConcourseError, PermissionDenied
+from fleet_guard.errors import AuthError, ConcourseError, PermissionDenied, UserError
 from fleet_guard.evidence import Evidence
 from fleet_guard.log import Log
 from fleet_guard.params import Action, KeepRunning, PutParams
+from fleet_guard.schema import did_you_mean
 
 # atc/api/accessor/roles.go: each role includes the ones below it.
 ROLE_RANK: Mapping[str, int] = {"viewer": 1, "pipeline-operator": 2, "member": 3, "owner": 4}
@@ -118,6 +119,14 @@ def plan_workers(
 ) -> Plan:
     """`affected` is worst first; the plan keeps that order and stops at the limits."""
     registered = {w.name: w for w in workers}
+    unknown = [name for name in params.workers if name not in registered]
+    if unknown:
+        # A typo here would otherwise read as "not affected": nothing done, nothing said.
+        hints = "".join(did_you_mean(name, registered) for name in unknown[:1])
+        raise UserError(
+            f"params.workers names {', '.join(unknown)}, which no registered worker is called"
+            f"{hints}; the registered workers are: {', '.join(sorted(registered)) or 'none'}"
+        )
     running = sum(1 for w in workers if w.state == "running")
     floor = params.keep_running.floor(running)
     room = max(running - floor, 0)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from functools import partial
 from typing import Any, TypeVar
 
@@ -133,6 +134,16 @@ def scan_fleet(
     # Errors from before a worker's current start prove nothing about the running process.
     split = split_by_restart(evidence, workers)
     fleet = gather_facts(workers, info, config, split.current, ReleaseTable.load(), now=int(now))
+    for position, override in enumerate(config.worker_facts):
+        if not any(
+            fnmatchcase(w.name, override.match) and set(w.tags).issuperset(override.tags)
+            for w in workers
+        ):
+            tags = f" with tags {', '.join(override.tags)}" if override.tags else ""
+            log.warn(
+                f"source.worker_facts[{position}] (match {override.match!r}{tags}) matches no "
+                "registered worker, so its facts apply to none; check the glob and the tags"
+            )
     for conflict in fleet.conflicts:
         # Usually a declared fact that is out of date: worth a line on every check.
         log.warn(conflict.describe())

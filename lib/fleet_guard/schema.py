@@ -151,6 +151,10 @@ def _render(error: ValidationError, where: str) -> list[str]:
         ]
     if keyword == "additionalProperties" and isinstance(error.instance, dict):
         return _unknown_keys(error, error.instance, path, custom or "unknown key")
+    if keyword == "enum" and isinstance(error.instance, str) and not custom:
+        values = error.validator_value if isinstance(error.validator_value, list) else []
+        hint = did_you_mean(error.instance[:100], [str(v) for v in values])
+        return [f"{path or '(document)'}: {_shorten(error.message)}{hint}"]
     if keyword == "required" and isinstance(error.instance, dict) and not custom:
         required = error.validator_value if isinstance(error.validator_value, list) else []
         return [

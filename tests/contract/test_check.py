@@ -270,3 +270,11 @@ def test_builds_whose_events_are_forbidden_are_skipped_and_read_again_next_time(
     assert second.code == 0, second.stderr
     assert "from cache" not in second.stderr
     assert second.json[0]["status"] == "affected"
+
+
+def test_a_worker_facts_entry_that_matches_no_worker_is_warned_about(healthy):
+    entries = [{"match": "gpu-*", "runtime": "guardian"}, {"match": "*", "cgroup": "v2"}]
+    result = run_asset("check", {"source": source_for(healthy, worker_facts=entries)})
+    assert result.code == 0, result.stderr
+    assert "source.worker_facts[0] (match 'gpu-*') matches no registered worker" in result.stderr
+    assert "worker_facts[1]" not in result.stderr

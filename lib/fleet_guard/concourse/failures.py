@@ -90,10 +90,29 @@ def error_for(
             status=status,
             endpoint=endpoint,
         )
+    if status == 429:
+        return ConcourseError(
+            f"{endpoint} was still rate-limited (429 Too Many Requests) after Fleet Guard's "
+            "retries, which honour Retry-After: the web node or a proxy in front of it limits "
+            "requests. Check less often (check_every), shorten source.window, or raise the "
+            "limit.",
+            status=status,
+            endpoint=endpoint,
+        )
     if 400 <= status < 500:
         hint = bad_request or "this is a bug in Fleet Guard or an ATC it does not support"
         return ConcourseError(
             f"{endpoint} was rejected with {line}{quoted}: {hint}.",
+            status=status,
+            endpoint=endpoint,
+        )
+    foreign = not response.headers.get("X-Concourse-Version") or body.lstrip().startswith("<")
+    if foreign and status not in (502, 503, 504):
+        # Not the ATC (which marks every answer): "try again later" would not help.
+        return ConcourseError(
+            f"{endpoint} was answered with {line}{quoted} by a server that is not the Concourse "
+            "API (the ATC marks every answer with X-Concourse-Version): check that source.url "
+            "is the web node's address, as given to `fly -c`, with no path.",
             status=status,
             endpoint=endpoint,
         )

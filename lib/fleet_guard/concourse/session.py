@@ -7,6 +7,7 @@ into one paragraph here, naming the URL and the `source` key to fix.
 
 from __future__ import annotations
 
+import http.client
 import re
 import socket
 import ssl
@@ -357,6 +358,14 @@ def _connection_reason(exc: BaseException) -> str:
         return "the host name could not be resolved (DNS)"
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return "the connection was refused"
+    # RemoteDisconnected is a ConnectionResetError too: ask the more telling question first.
+    if any(
+        isinstance(c, http.client.BadStatusLine | http.client.RemoteDisconnected) for c in causes
+    ):
+        return (
+            "the server did not answer in HTTP (if it speaks TLS on this port, use https:// "
+            "in source.url)"
+        )
     if any(isinstance(c, ConnectionResetError) for c in causes):
         return "the connection was reset"
     return "the connection failed"
