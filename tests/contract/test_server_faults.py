@@ -199,10 +199,10 @@ def test_a_dripping_event_stream_counts_as_cut_not_as_a_hang():
             }
         )
         started = time.monotonic()
-        result = check(sim, request_timeout=1)
+        result = check(sim, request_timeout=1, concurrency=1)
         took = time.monotonic() - started
     assert result.code == 0, result.stderr
-    assert "1 build(s) not read whole (1241)" in result.stderr
+    assert "not read whole (1241" in result.stderr, "the dripping build counts as cut"
     assert took < 30
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if not drip:
                 self.wfile.write(body)
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)  # hang up, as promised
                 return
             for index in range(len(body)):
                 self.wfile.write(body[index : index + 1])

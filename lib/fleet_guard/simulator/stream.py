@@ -8,6 +8,7 @@ the terminating chunk, so such a client fails loudly instead of silently succeed
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 import zlib
@@ -150,6 +151,9 @@ def stream_events(
         for event_id, env in _envelopes(build, start):
             if cut_after is not None and next_id - start >= cut_after:
                 handler.wfile.write(b"0\r\n\r\n")  # the terminating chunk: a clean EOF
+                handler.wfile.flush()
+                # ...and the connection goes, as a proxy's would: a client must not reuse it.
+                handler.connection.shutdown(socket.SHUT_RDWR)
                 return
             if delay and next_id > start and server.stopping.wait(delay):
                 return
