@@ -120,7 +120,9 @@ def scan_fleet(
                 )
         # Whatever order the streams finish in, results are taken in the listing's order.
         reads = [streams.result(build.id, read(build)) for build in to_read]
-        sampled = [streams.result(-build.id, lambda: BuildRecord()) for build in samples]
+        results = [streams.result(-build.id, _not_read) for build in samples]
+        # A sample build that could not be read is left out of the sample, not a coverage gap.
+        sampled: list[BuildRecord] = [r for r in results if r is not None]
     evidence = [item for read in reads for item in read.evidence]
     coverage = Coverage(
         unread=tuple(_unread(read) for read in reads if not read.whole),
@@ -276,6 +278,10 @@ class _Streams:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _not_read() -> BuildRecord | None:
+    return None
+
+
 def _sample_work(
     build: Build,
     client: ConcourseClient,
@@ -283,8 +289,9 @@ def _sample_work(
     cache: EvidenceCache | None,
     log: Log,
     max_bytes: int,
-) -> BuildRecord:
-    """Where one sampled build's steps were placed: the base rate, nothing else."""
+) -> BuildRecord | None:
+    """Where one sampled build's steps were placed: the base rate, nothing else. None: it
+    could not be read."""
     cached = _cached_record(build, cache)
     if cached is not None:
         return cached
@@ -294,9 +301,8 @@ def _sample_work(
         for _ in collector.observe(build, stream, record, errors=False):
             pass
     except ConcourseError as error:
-        # A sample build we may not read is just not in the sample; it is not coverage.
         log.debug(f"base-rate sample: {error.message}")
-        return BuildRecord()
+        return None
     if cache and stream.complete:
         cache.store_record(build, record.to_json())
     return record

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from fleet_guard.concourse.models import Build
 from fleet_guard.schema import problems
+from fleet_guard.signatures.collect import sample_builds
 from fleet_guard.simulator import Simulator, load_scenario
 from fleet_guard.simulator.fleets import (
     EXTERNAL_RELEASE,
@@ -232,3 +234,21 @@ def test_when_it_affects_every_rendering_names_it(planted, tmp_path):
     assert signature["id"] in (tmp_path / "message.md").read_text()
     assert f"{signature['id']} (emerging, no advisory yet)" in result.stderr
     assert "1 emerging signature(s)" in result.stderr
+
+
+def test_a_sample_build_that_cannot_be_read_is_left_out_not_a_gap(tmp_path_factory, tmp_path):
+    fleet = emerging_fleet("planted", 1)
+    succeeded = [
+        Build(b["id"], "main", str(b["id"]), "succeeded", end_time=1)
+        for b in fleet["builds"]
+        if not any("error" in step for step in b["steps"])
+    ]
+    refused = [b.id for b in sample_builds(succeeded, (), 30)[:3]]
+    with _serve(tmp_path_factory, "planted", 1) as sim:
+        for build_id in refused:
+            sim.add_fault({"path": f"/api/v1/builds/{build_id}/events", "status": 500, "times": -1})
+        report = report_of(sim, tmp_path)
+    assert report["coverage"]["complete"] is True, "the sample is no part of the coverage"
+    assert report["scanned"]["builds_sampled"] == 27
+    [signature] = report["emerging"]
+    assert sorted(w["name"] for w in signature["workers"]) == sorted(PLANTED_WORKERS)
