@@ -182,7 +182,7 @@ def _facts_line(facts: Mapping[str, Fact], finding: Finding) -> str:
     for name in dict.fromkeys(wanted):
         fact = facts.get(name)
         parts.append(f"{name} {fact.value} ({fact.source.value})" if fact else f"{name} unknown")
-    return ", ".join(parts) if parts else "evidence only"
+    return ", ".join(parts) if parts else "its errors alone decide (the advisory tests no facts)"
 
 
 def _evidence(items: list[Evidence], title: str, report: Report) -> list[str]:
