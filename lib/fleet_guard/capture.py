@@ -25,6 +25,7 @@ from fleet_guard.concourse.client import ConcourseClient
 from fleet_guard.concourse.events import EventStream, StreamOutcome
 from fleet_guard.concourse.models import Build, Event, Info, Worker
 from fleet_guard.concourse.paging import BuildListing
+from fleet_guard.config import DEFAULT_MAX_LOG_BYTES
 from fleet_guard.redact import Redactor
 
 # The replay's own login: a made-up user of the simulator, never the captured Concourse's.
@@ -93,7 +94,7 @@ class RecordingClient(ConcourseClient):
         self,
         build_id: int,
         *,
-        max_bytes: int = 8 * 1024 * 1024,
+        max_bytes: int = DEFAULT_MAX_LOG_BYTES,
         events: Collection[str] | None = None,
     ) -> EventStream:
         # Every type is read, so a replay can try rules on events this scan had no use for.

@@ -12,6 +12,10 @@ from fleet_guard import schema
 from fleet_guard.errors import ConfigError
 from fleet_guard.severity import Severity
 
+# Per-build cap on decoded event bytes (source.max_log_bytes): generous, since a build over it
+# counts as not read whole and makes the scan incomplete.
+DEFAULT_MAX_LOG_BYTES = 128 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class WorkerFactsOverride:
@@ -55,7 +59,7 @@ class SourceConfig:
     window: str = "24h"
     window_seconds: int = 24 * 3600
     max_builds: int = 1000
-    max_log_bytes: int = 128 * 1024 * 1024
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
     concurrency: int = 4  # event streams read at once, and the most connections
     request_timeout: float = 120.0
     step_timeout: float = 900.0
@@ -164,7 +168,7 @@ def _source_config(raw: Mapping[str, Any]) -> SourceConfig:
         window=window,
         window_seconds=parse_window(window),
         max_builds=int(raw.get("max_builds", 1000)),
-        max_log_bytes=int(raw.get("max_log_bytes", 128 * 1024 * 1024)),
+        max_log_bytes=int(raw.get("max_log_bytes", DEFAULT_MAX_LOG_BYTES)),
         concurrency=int(raw.get("concurrency", 4)),
         request_timeout=float(raw.get("request_timeout", 120)),
         step_timeout=float(raw.get("step_timeout", 900)),

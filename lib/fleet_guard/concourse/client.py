@@ -22,7 +22,7 @@ from fleet_guard.concourse.models import Build, Info, UserInfo, Worker
 from fleet_guard.concourse.paging import BuildListing, Series, builds_path, list_builds
 from fleet_guard.concourse.retry import RetryPolicy
 from fleet_guard.concourse.session import HttpSession, Params
-from fleet_guard.config import SourceConfig
+from fleet_guard.config import DEFAULT_MAX_LOG_BYTES, SourceConfig
 from fleet_guard.errors import ConcourseError
 from fleet_guard.log import Log
 
@@ -120,7 +120,7 @@ class ConcourseClient:
         self,
         build_id: int,
         *,
-        max_bytes: int = 8 * 1024 * 1024,
+        max_bytes: int = DEFAULT_MAX_LOG_BYTES,
         events: Collection[str] | None = None,
     ) -> EventStream:
         """The build's events as they stream in; nothing is sent until the first is wanted.
